@@ -1,0 +1,95 @@
+"""Strict decoding of request bodies into envelopes, with errors that name each field."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+from events.errors import FieldError, InvalidEventError, MalformedRequestError
+from events.vocabulary import (
+    DECIMAL_PATTERN,
+    PAYLOAD_TYPES,
+    SLUG_PATTERN,
+    AnyEnvelope,
+    AppendBatch,
+    Fact,
+)
+
+_envelope_decoder = msgspec.json.Decoder(AnyEnvelope)
+_batch_decoder = msgspec.json.Decoder(AppendBatch)
+_shallow_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
+
+_AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_REGEX = re.compile(r"Expected `str` matching regex '(?P<pattern>.*)'$")
+_FRIENDLY_PATTERNS = {
+    SLUG_PATTERN: "must be a slug: lower-case letters, digits and hyphens, at most 64 characters",
+    DECIMAL_PATTERN: 'must be a positive exact decimal written as a string, such as "341.5"',
+    r"^[A-Z]{3}$": 'must be a three-letter ISO 4217 currency code such as "USD"',
+    r"^[A-Z]{2}$": 'must be a two-letter ISO 3166-1 alpha-2 code such as "CN"',
+    r"^https?://[^\s]+$": "must be an http or https URL",
+}
+
+
+def decode_append_body(body: bytes) -> tuple[list[AnyEnvelope], bool]:
+    """Decode one envelope or ``{"events": [...]}``; return the envelopes and whether a batch."""
+    try:
+        return [_envelope_decoder.decode(body)], False
+    except msgspec.ValidationError as single_error:
+        if not _looks_like_batch(body):
+            raise _invalid(single_error) from None
+    except msgspec.DecodeError as exc:
+        raise MalformedRequestError(f"the body is not valid JSON: {exc}") from None
+    try:
+        return list(_batch_decoder.decode(body).events), True
+    except msgspec.ValidationError as batch_error:
+        raise _invalid(batch_error) from None
+
+
+def convert_payload(event_type: str, data: Any, path: str) -> Fact:
+    """Validate a replacement payload against ``event_type``; errors are placed under ``path``."""
+    try:
+        return msgspec.convert(data, PAYLOAD_TYPES[event_type], strict=True)
+    except msgspec.ValidationError as exc:
+        error = to_field_error(str(exc))
+        field = f"{path}.{error.field}" if error.field else path
+        raise InvalidEventError(
+            f"{field}: {error.message}", [FieldError(field, error.message)]
+        ) from None
+
+
+def to_field_error(text: str) -> FieldError:
+    """Turn a msgspec validation message into a field path and a readable message."""
+    match = _AT.match(text)
+    message = match["message"] if match else text
+    path = (match["path"] or "") if match else ""
+    path = path.removeprefix(".")
+    # Our own checks (in __post_init__) say "field: problem" about a field of the struct at path.
+    head, sep, rest = message.partition(": ")
+    if sep and re.fullmatch(r"[a-z_]+(?:\.[0-9]+)?", head):
+        path = f"{path}.{head}" if path else head
+        message = rest
+    regex = _REGEX.match(message)
+    if regex:  # msgspec shows the pattern with its backslashes doubled
+        pattern = regex["pattern"].replace("\\\\", "\\")
+        message = _FRIENDLY_PATTERNS.get(pattern, message)
+    if path.rsplit(".", 1)[-1] in {"value", "amount_usd"} and message.startswith(
+        ("Expected `str`, got `float`", "Expected `str`, got `int`")
+    ):
+        message += " (decimals are written as strings)"
+    return FieldError(path, message)
+
+
+def _looks_like_batch(body: bytes) -> bool:
+    try:
+        top = _shallow_decoder.decode(body)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return False
+    return "events" in top and "type" not in top
+
+
+def _invalid(exc: msgspec.ValidationError) -> InvalidEventError:
+    error = to_field_error(str(exc))
+    where = error.field or "body"
+    return InvalidEventError(f"{where}: {error.message}", [error])

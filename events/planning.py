@@ -1,0 +1,250 @@
+"""Deciding, under the log's lock, what each queued append does: pure logic, no I/O.
+
+The writer locks the head, loads what the queued requests refer to (their event ids, the
+targets of corrections, the versions of their streams) and then plans the requests one by one,
+in queue order. Each request is judged on its own against the state left by the requests
+before it in the same transaction, so a conflict fails only its own request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+
+import msgspec
+
+from events.chain import canonical_json, chain, event_bytes, format_instant
+from events.decoding import convert_payload
+from events.errors import (
+    ConflictError,
+    FieldError,
+    InvalidEventError,
+    LedgerError,
+    UnprocessableEventError,
+)
+from events.records import PreparedEvent, Receipt
+from events.vocabulary import EventCorrected, stream_of_payload
+
+CORRECTED = "event_corrected"
+RETRACTED = "event_retracted"
+
+
+@dataclass(frozen=True, slots=True)
+class KnownEvent:
+    """An event already in the log (or accepted earlier in this transaction)."""
+
+    event_id: uuid.UUID
+    type: str
+    stream: str
+    root_type: str
+    fingerprint: bytes
+    receipt: Receipt | None
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One event ready to insert."""
+
+    position: int
+    event_id: uuid.UUID
+    stream: str
+    stream_version: int
+    type: str
+    effective_date: dt.date
+    source: str
+    data: str
+    metadata: str | None
+    target_event_id: uuid.UUID | None
+    hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The answer to one request: receipts, and whether anything new was appended."""
+
+    receipts: list[Receipt]
+    appended: bool
+
+
+@dataclass
+class GroupState:
+    """The log as this transaction sees it, advanced by each accepted request."""
+
+    position: int
+    hash: bytes
+    recorded_at: dt.datetime
+    known: dict[uuid.UUID, KnownEvent]
+    versions: dict[str, int]
+    rows: list[Row] = field(default_factory=list)
+
+
+def fingerprint(
+    type: str, effective_date: dt.date, source: str, data: str, metadata: str | None
+) -> bytes:
+    """Return a digest of an event's content, which an idempotent retry must repeat."""
+    text = f"{type}\n{effective_date.isoformat()}\n{source}\n{data}\n{metadata}"
+    return hashlib.sha256(text.encode()).digest()
+
+
+@dataclass(slots=True)
+class _Planned:
+    event: PreparedEvent
+    stream: str
+    version: int
+    root_type: str
+    fingerprint: bytes
+
+
+def plan_request(
+    events: list[PreparedEvent], is_batch: bool, state: GroupState
+) -> Outcome | LedgerError:
+    """Plan one request against ``state``; on success advance ``state`` and return receipts."""
+    planned: list[_Planned] = []
+    replayed: list[Receipt] = []
+    local: dict[uuid.UUID, KnownEvent] = {}
+    versions: dict[str, int] = {}
+    for i, event in enumerate(events):
+        try:
+            item = _plan_event(event, state, local, versions)
+        except LedgerError as error:
+            return error.prefixed(f"events[{i}]") if is_batch else error
+        if isinstance(item, Receipt):
+            replayed.append(item)
+            continue
+        planned.append(item)
+        local[event.event_id] = KnownEvent(
+            event.event_id, event.type, item.stream, item.root_type, item.fingerprint, None
+        )
+    if replayed and planned:
+        ids = ", ".join(str(r.event_id) for r in replayed)
+        return ConflictError(
+            f"the batch mixes events already recorded ({ids}) with new ones; "
+            "resubmit it without the recorded events or with all of them unchanged"
+        )
+    if replayed:
+        return Outcome(replayed, appended=False)
+    return Outcome([_commit(item, state) for item in planned], appended=True)
+
+
+def _plan_event(
+    event: PreparedEvent,
+    state: GroupState,
+    local: dict[uuid.UUID, KnownEvent],
+    versions: dict[str, int],
+) -> _Planned | Receipt:
+    stream, root_type = event.stream, event.type
+    if event.target_event_id is not None:
+        stream, root_type = _resolve_amendment(event, state, local)
+    assert stream is not None
+    digest = fingerprint(event.type, event.effective_date, event.source, event.data, event.metadata)
+    existing = state.known.get(event.event_id) if event.client_chose_id else None
+    if existing is not None:
+        if existing.fingerprint != digest or existing.receipt is None:
+            raise ConflictError(
+                f"event_id {event.event_id} is already recorded with different content",
+                [FieldError("event_id", "already recorded with different content")],
+            )
+        return existing.receipt
+    current = versions.get(stream, state.versions.get(stream, 0))
+    if event.expected_version is not None and event.expected_version != current:
+        raise ConflictError(
+            f"stream {stream} is at version {current}, not {event.expected_version}",
+            [FieldError("expected_version", f"the stream is at version {current}")],
+            {"stream": stream, "current_version": current},
+        )
+    versions[stream] = current + 1
+    return _Planned(event, stream, current + 1, root_type, digest)
+
+
+def _resolve_amendment(
+    event: PreparedEvent, state: GroupState, local: dict[uuid.UUID, KnownEvent]
+) -> tuple[str, str]:
+    """Check a correction or retraction against its target; return its stream and root type."""
+    target_id = event.target_event_id
+    assert target_id is not None
+    target = local.get(target_id) or state.known.get(target_id)
+    if target is None:
+        raise _unprocessable("data.target_event_id", f"no event {target_id} is in the ledger")
+    if target.type == RETRACTED:
+        raise _unprocessable(
+            "data.target_event_id", f"{target_id} is a retraction, which cannot be amended"
+        )
+    if event.type == RETRACTED:
+        return target.stream, RETRACTED
+    try:
+        payload = convert_payload(target.root_type, event.replacement, "data.data")
+    except InvalidEventError as error:
+        raise UnprocessableEventError(
+            f"a correction of a {target.root_type} event must carry a {target.root_type} "
+            f"payload: {error.detail}",
+            error.errors,
+        ) from None
+    if stream_of_payload(payload) != target.stream:
+        raise _unprocessable("data.data", f"a correction cannot move a fact out of {target.stream}")
+    event.data = canonical_json(
+        EventCorrected(
+            target_event_id=target_id, data=_as_dict(payload), effective_date=event.replacement_date
+        )
+    )
+    return target.stream, target.root_type
+
+
+def _as_dict(payload: object) -> dict[str, object]:
+    result: dict[str, object] = msgspec.to_builtins(payload)
+    return result
+
+
+def _commit(item: _Planned, state: GroupState) -> Receipt:
+    event = item.event
+    position = state.position + 1
+    digest = chain(
+        state.hash,
+        event_bytes(
+            position=position,
+            event_id=event.event_id,
+            stream=item.stream,
+            stream_version=item.version,
+            type=event.type,
+            schema_version=1,
+            effective_date=event.effective_date,
+            recorded_at=state.recorded_at,
+            source=event.source,
+            data=event.data,
+            metadata=event.metadata,
+        ),
+    )
+    receipt = Receipt(
+        event_id=event.event_id,
+        stream=item.stream,
+        stream_version=item.version,
+        position=position,
+        recorded_at=format_instant(state.recorded_at),
+        hash=digest.hex(),
+    )
+    state.rows.append(
+        Row(
+            position,
+            event.event_id,
+            item.stream,
+            item.version,
+            event.type,
+            event.effective_date,
+            event.source,
+            event.data,
+            event.metadata,
+            event.target_event_id,
+            digest,
+        )
+    )
+    state.position, state.hash = position, digest
+    state.versions[item.stream] = item.version
+    state.known[event.event_id] = KnownEvent(
+        event.event_id, event.type, item.stream, item.root_type, item.fingerprint, receipt
+    )
+    return receipt
+
+
+def _unprocessable(field_path: str, message: str) -> UnprocessableEventError:
+    return UnprocessableEventError(f"{field_path}: {message}", [FieldError(field_path, message)])

@@ -1,0 +1,93 @@
+"""What the log hands back: receipts, recorded events and the envelope prepared for storage."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+import msgspec
+from msgspec import Struct
+
+from events.chain import canonical_json
+from events.errors import FieldError, InvalidEventError
+from events.vocabulary import AnyEnvelope, EventCorrected, EventRetracted, stream_of
+
+
+class Receipt(Struct, frozen=True, kw_only=True):
+    """Proof that an event was appended: where it landed and its hash."""
+
+    event_id: uuid.UUID
+    stream: str
+    stream_version: int
+    position: int
+    recorded_at: str
+    hash: str
+
+
+class RecordedEvent(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """An event as the ledger shows it: the envelope plus what the server assigned."""
+
+    event_id: uuid.UUID
+    type: str
+    stream: str
+    stream_version: int
+    position: int
+    effective_date: dt.date
+    recorded_at: str
+    source: msgspec.Raw
+    data: msgspec.Raw
+    schema_version: int = 1
+    metadata: msgspec.Raw | None = None
+    hash: str = ""
+
+
+@dataclass(slots=True)
+class PreparedEvent:
+    """An envelope reduced to what is stored, encoded once, before it joins the append queue."""
+
+    event_id: uuid.UUID
+    client_chose_id: bool
+    type: str
+    stream: str | None
+    effective_date: dt.date
+    source: str
+    data: str
+    metadata: str | None
+    expected_version: int | None
+    target_event_id: uuid.UUID | None
+    replacement: dict[str, object] | None
+    replacement_date: dt.date | None
+
+
+def prepare(envelopes: list[AnyEnvelope], is_batch: bool) -> list[PreparedEvent]:
+    """Encode each envelope canonically and refuse an event id used twice in one request."""
+    prepared: list[PreparedEvent] = []
+    seen: dict[uuid.UUID, int] = {}
+    for i, envelope in enumerate(envelopes):
+        data = envelope.data
+        client_chose_id = envelope.event_id is not None
+        event_id = envelope.event_id or uuid.uuid4()
+        if event_id in seen:
+            field = f"events[{i}].event_id" if is_batch else "event_id"
+            message = f"{event_id} is also used by events[{seen[event_id]}]"
+            raise InvalidEventError(f"{field}: {message}", [FieldError(field, message)])
+        seen[event_id] = i
+        target = data.target_event_id if isinstance(data, EventCorrected | EventRetracted) else None
+        prepared.append(
+            PreparedEvent(
+                event_id=event_id,
+                client_chose_id=client_chose_id,
+                type=envelope.type,
+                stream=stream_of(envelope),
+                effective_date=envelope.effective_date,
+                source=canonical_json(envelope.source),
+                data=canonical_json(data),
+                metadata=canonical_json(envelope.metadata) if envelope.metadata is not None else None,
+                expected_version=envelope.expected_version,
+                target_event_id=target,
+                replacement=data.data if isinstance(data, EventCorrected) else None,
+                replacement_date=data.effective_date if isinstance(data, EventCorrected) else None,
+            )
+        )
+    return prepared

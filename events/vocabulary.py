@@ -1,0 +1,276 @@
+"""The event vocabulary: the seven fact types as frozen, keyword-only, tagged msgspec Structs.
+
+The tag of each envelope is its wire name (``round_announced``) and is fixed forever: stored rows
+carry it in their ``type`` column, so renaming a class never orphans them. New fields get
+defaults; a breaking change is a new schema version with an upcaster.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Annotated, Any, Literal, TypeAlias
+
+from msgspec import Meta, Struct
+
+from events.codes import check_country, check_currency
+
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+# A positive exact decimal written as a string: no sign, no exponent, no leading zeros.
+DECIMAL_PATTERN = r"^(?!0+(?:\.0+)?$)(?:0|[1-9][0-9]{0,29})(?:\.[0-9]{1,18})?$"
+
+Slug = Annotated[str, Meta(pattern=SLUG_PATTERN, description="lower-case slug", examples=["zhipu-ai"])]
+DecimalString = Annotated[
+    str,
+    Meta(
+        pattern=DECIMAL_PATTERN,
+        description="a positive exact decimal written as a string",
+        examples=["2500000000", "341.5"],
+    ),
+]
+CurrencyCode = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217", examples=["CNY"])]
+CountryCode = Annotated[str, Meta(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2", examples=["CN"])]
+Instant = Annotated[dt.datetime, Meta(tz=True, description="RFC 3339 instant with an offset")]
+Text = Annotated[str, Meta(min_length=1, max_length=500)]
+Url = Annotated[str, Meta(pattern=r"^https?://[^\s]+$", max_length=2048)]
+Metadata = Annotated[dict[str, Any], Meta(max_length=32, description="small free-form object")]
+
+
+class Fact(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Base of every value object in the vocabulary: immutable and strict."""
+
+
+class Money(Fact):
+    """An exact amount in an ISO 4217 currency."""
+
+    value: DecimalString
+    currency: CurrencyCode
+
+    def __post_init__(self) -> None:
+        check_currency(self.currency, "currency")
+
+
+class Source(Fact):
+    """Where a fact was reported."""
+
+    name: Text
+    url: Url | None = None
+    published_at: Instant | None = None
+
+
+class InvestorRef(Fact):
+    """An investor taking part in a round."""
+
+    investor_id: Slug
+    name: Text | None = None
+    lead: bool = False
+
+
+class CompanyRegistered(Fact):
+    """A company became known to the ledger."""
+
+    company_id: Slug
+    name: Text
+    jurisdiction: CountryCode
+    legal_name: Text | None = None
+    founded_on: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        check_country(self.jurisdiction, "jurisdiction")
+
+
+class RoundAnnounced(Fact):
+    """A funding round was announced."""
+
+    company_id: Slug
+    round_name: Text
+    amount: Money | None
+    investors: Annotated[list[InvestorRef], Meta(max_length=500)]
+    amount_usd: DecimalString | None = None
+    post_money_valuation: Money | None = None
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for investor in self.investors:
+            if investor.investor_id in seen:
+                raise ValueError(f"investors: {investor.investor_id!r} is listed twice")
+            seen.add(investor.investor_id)
+        if (
+            self.amount is not None
+            and self.amount.currency == "USD"
+            and self.amount_usd is not None
+            and Decimal(self.amount_usd) != Decimal(self.amount.value)
+        ):
+            raise ValueError("amount_usd: differs from amount.value of a round reported in USD")
+
+
+class ValuationReported(Fact):
+    """A valuation of a company was reported."""
+
+    company_id: Slug
+    valuation: Money
+    basis: Literal["post-money", "pre-money", "reported"] | None = None
+
+
+class RegulatoryApproval(Fact):
+    """An authority granted or revoked an approval."""
+
+    company_id: Slug
+    jurisdiction: CountryCode
+    authority: Text
+    scope: Text
+    status: Literal["granted", "revoked"]
+    product: Text | None = None
+
+    def __post_init__(self) -> None:
+        check_country(self.jurisdiction, "jurisdiction")
+
+
+class ExportRule(Fact):
+    """An export-control rule was imposed, amended or rescinded."""
+
+    rule_id: Slug
+    issuing_jurisdiction: CountryCode
+    authority: Text
+    title: Text
+    action: Literal["imposed", "amended", "rescinded"]
+    restricted_items: Annotated[list[Text], Meta(max_length=200)]
+    target_jurisdictions: Annotated[list[CountryCode], Meta(max_length=250)]
+    target_entities: Annotated[list[Slug], Meta(max_length=1000)]
+
+    def __post_init__(self) -> None:
+        check_country(self.issuing_jurisdiction, "issuing_jurisdiction")
+        for i, code in enumerate(self.target_jurisdictions):
+            check_country(code, f"target_jurisdictions.{i}")
+
+
+class EventCorrected(Fact):
+    """An earlier event's payload (and optionally its valid time) is replaced."""
+
+    target_event_id: uuid.UUID
+    data: dict[str, Any]
+    effective_date: dt.date | None = None
+
+
+class EventRetracted(Fact):
+    """An earlier event is withdrawn."""
+
+    target_event_id: uuid.UUID
+    reason: Text
+
+
+Payload: TypeAlias = (
+    CompanyRegistered
+    | RoundAnnounced
+    | ValuationReported
+    | RegulatoryApproval
+    | ExportRule
+    | EventCorrected
+    | EventRetracted
+)
+
+
+class Envelope(
+    Struct,
+    frozen=True,
+    kw_only=True,
+    forbid_unknown_fields=True,
+    omit_defaults=True,
+    tag_field="type",
+):
+    """What a client posts: one fact with its valid time and provenance."""
+
+    effective_date: dt.date
+    source: Source
+    event_id: uuid.UUID | None = None
+    expected_version: Annotated[int, Meta(ge=0)] | None = None
+    metadata: Metadata | None = None
+
+    @property
+    def type(self) -> str:
+        """Return the wire name of this event's type."""
+        return type(self).__struct_config__.tag  # type: ignore[return-value]
+
+
+class CompanyRegisteredEvent(Envelope, tag="company_registered"):
+    data: CompanyRegistered
+
+
+class RoundAnnouncedEvent(Envelope, tag="round_announced"):
+    data: RoundAnnounced
+
+
+class ValuationReportedEvent(Envelope, tag="valuation_reported"):
+    data: ValuationReported
+
+
+class RegulatoryApprovalEvent(Envelope, tag="regulatory_approval"):
+    data: RegulatoryApproval
+
+
+class ExportRuleEvent(Envelope, tag="export_rule"):
+    data: ExportRule
+
+
+class EventCorrectedEvent(Envelope, tag="event_corrected"):
+    data: EventCorrected
+
+
+class EventRetractedEvent(Envelope, tag="event_retracted"):
+    data: EventRetracted
+
+
+AnyEnvelope: TypeAlias = (
+    CompanyRegisteredEvent
+    | RoundAnnouncedEvent
+    | ValuationReportedEvent
+    | RegulatoryApprovalEvent
+    | ExportRuleEvent
+    | EventCorrectedEvent
+    | EventRetractedEvent
+)
+
+ENVELOPE_TYPES: dict[str, type[Envelope]] = {
+    cls.__struct_config__.tag: cls  # type: ignore[misc]
+    for cls in (
+        CompanyRegisteredEvent,
+        RoundAnnouncedEvent,
+        ValuationReportedEvent,
+        RegulatoryApprovalEvent,
+        ExportRuleEvent,
+        EventCorrectedEvent,
+        EventRetractedEvent,
+    )
+}
+PAYLOAD_TYPES: dict[str, type[Fact]] = {
+    "company_registered": CompanyRegistered,
+    "round_announced": RoundAnnounced,
+    "valuation_reported": ValuationReported,
+    "regulatory_approval": RegulatoryApproval,
+    "export_rule": ExportRule,
+    "event_corrected": EventCorrected,
+    "event_retracted": EventRetracted,
+}
+AMENDMENT_TYPES = frozenset({"event_corrected", "event_retracted"})
+EVENT_TYPES = tuple(PAYLOAD_TYPES)
+
+
+class AppendBatch(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Several envelopes appended atomically, all or none."""
+
+    events: Annotated[list[AnyEnvelope], Meta(min_length=1, max_length=1000)]
+
+
+def stream_of(envelope: Envelope) -> str | None:
+    """Return the stream a fact belongs to, or None for amendments (they join their target's)."""
+    return stream_of_payload(envelope.data)  # type: ignore[attr-defined]
+
+
+def stream_of_payload(data: object) -> str | None:
+    """Return the stream of a payload, or None for amendments."""
+    if isinstance(data, ExportRule):
+        return f"export-rule:{data.rule_id}"
+    if isinstance(data, CompanyRegistered | RoundAnnounced | ValuationReported | RegulatoryApproval):
+        return f"company:{data.company_id}"
+    return None

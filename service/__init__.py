@@ -1,0 +1,1 @@
+"""HTTP, command line and wiring of the ledger service."""

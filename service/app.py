@@ -1,0 +1,78 @@
+"""The composition root: ``create_app()`` builds the service; its lifespan owns the resources."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from events.migrate import migrate
+from events.writer import GroupCommitter
+from service.auth import require_scope
+from service.database import create_pool, database_url
+from service.keys import KeyCache
+from service.problems import problem_details_plugin, unexpected_error
+from service.routes.events import EventsController
+from service.routes.health import health
+from service.routes.ledger import LedgerController
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the service for ``settings`` (default: from the environment)."""
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        url = await asyncio.to_thread(database_url, settings)
+        conn = await asyncpg.connect(url)
+        try:
+            applied = await migrate(conn)
+        finally:
+            await conn.close()
+        if applied:
+            log.info("applied migrations: %s", ", ".join(applied))
+        pool = await create_pool(url, settings.pool_size)
+        keys = KeyCache(pool)
+        await keys.start(url)
+        committer = GroupCommitter(pool, max_queue=settings.append_queue_limit)
+        committer.start()
+        app.state.update(pool=pool, api_keys=keys, committer=committer, settings=settings)
+        try:
+            yield
+        finally:
+            # In-flight and queued appends are committed and answered before the pool closes.
+            await committer.stop()
+            await keys.stop()
+            await pool.close()
+
+    return Litestar(
+        route_handlers=[EventsController, LedgerController, health],
+        lifespan=[lifespan],
+        guards=[require_scope],
+        plugins=[problem_details_plugin()],
+        exception_handlers={Exception: unexpected_error},
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Investment ledger",
+            version="0.1.0",
+            description="Immutable private-market facts with point-in-time answers.",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="ldg_…")
+                }
+            ),
+            security=[{"bearer": []}],
+        ),
+    )

@@ -1,0 +1,161 @@
+"""The ``ledger`` command line: serve, migrate, verify and manage keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from service.settings import Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command named on the command line."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    handler = args.handler
+    result: int = handler(settings, args)
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ledger", description=__doc__)
+    commands = parser.add_subparsers(required=True, dest="command")
+
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", help="address to bind (default LEDGER_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default LEDGER_PORT or 8000)")
+    serve.set_defaults(handler=_serve)
+
+    commands.add_parser("migrate", help="apply pending migrations").set_defaults(handler=_migrate)
+    commands.add_parser("verify", help="recompute the hash chain").set_defaults(handler=_verify)
+
+    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
+        required=True, dest="keys_command"
+    )
+    create = keys.add_parser("create", help="create a key and print its token once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--scopes", required=True, help="comma-separated, e.g. events:read,admin")
+    create.set_defaults(handler=_keys_create)
+    keys.add_parser("list", help="list keys (never their tokens)").set_defaults(handler=_keys_list)
+    revoke = keys.add_parser("revoke", help="revoke a key at once")
+    revoke.add_argument("key_id")
+    revoke.set_defaults(handler=_keys_revoke)
+    return parser
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        http="httptools",
+        access_log=False,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=30,
+    )
+    return 0
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from events.migrate import migrate
+    from service.database import connect
+
+    async def run() -> list[str]:
+        async with connect(settings, migrated=False) as conn:
+            return await migrate(conn)
+
+    applied = asyncio.run(run())
+    print("applied: " + ", ".join(applied) if applied else "the schema is up to date")
+    return 0
+
+
+def _verify(settings: Settings, args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from events.integrity import verify_store
+    from service.database import connect
+
+    console = Console(stderr=True)
+
+    async def run() -> int:
+        async with connect(settings) as conn:
+            with console.status("verifying the hash chain…") as status:
+                report = await verify_store(
+                    conn, progress=lambda n: status.update(f"verified {n:,} events…")
+                )
+        if report.intact:
+            print(f"intact: {report.checked} events, head {report.head_position} {report.head_hash}")
+            return 0
+        print(f"NOT intact at position {report.first_bad_position}: {report.problem}")
+        return 1
+
+    return asyncio.run(run())
+
+
+def _keys_create(settings: Settings, args: argparse.Namespace) -> int:
+    from service.database import connect
+    from service.keys import KeyRequestError, create_key, parse_scopes
+
+    try:
+        scopes = parse_scopes(args.scopes)
+    except KeyRequestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    async def run() -> tuple[str, str]:
+        async with connect(settings) as conn:
+            return await create_key(conn, args.name, scopes)
+
+    key_id, token = asyncio.run(run())
+    print(f"created key {key_id} ({args.name}: {', '.join(scopes)}); its token, shown only now:",
+          file=sys.stderr)
+    print(token)
+    return 0
+
+
+def _keys_list(settings: Settings, args: argparse.Namespace) -> int:
+    from service.database import connect
+    from service.keys import list_keys
+
+    async def run() -> None:
+        async with connect(settings) as conn:
+            for key in await list_keys(conn):
+                state = f"revoked {key.revoked_at}" if key.revoked_at else "active"
+                print(f"{key.key_id}  {key.name}  {','.join(key.scopes)}  {key.created_at}  {state}")
+
+    asyncio.run(run())
+    return 0
+
+
+def _keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    from service.database import connect
+    from service.keys import KeyRequestError, revoke_key
+
+    async def run() -> None:
+        async with connect(settings) as conn:
+            await revoke_key(conn, args.key_id)
+
+    try:
+        asyncio.run(run())
+    except KeyRequestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"revoked {args.key_id}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""Where the database is: the one in ``DATABASE_URL``, or an embedded PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+
+from events.migrate import migrate
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def database_url(settings: Settings) -> str:
+    """Return the database to use, starting the embedded server when none is configured."""
+    if settings.database_url:
+        return settings.database_url
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        import pgserver
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # pgserver runs a real PostgreSQL from its wheel (as an unprivileged user when we are root)
+    # and keeps it running while any process uses it; the data stays in the directory.
+    server: Any = pgserver.get_server(settings.data_dir.resolve(), cleanup_mode="stop")
+    _embedded.append(server)
+    url: str = server.get_uri()
+    log.info("using the embedded PostgreSQL in %s", settings.data_dir)
+    return url
+
+
+_embedded: list[Any] = []  # keeps the embedded server handle alive for the process
+
+
+async def create_pool(url: str, size: int) -> asyncpg.Pool:
+    """Open a connection pool."""
+    pool = await asyncpg.create_pool(
+        url, min_size=min(2, size), max_size=size, command_timeout=30
+    )
+    assert pool is not None
+    return pool
+
+
+@asynccontextmanager
+async def connect(settings: Settings, *, migrated: bool = True) -> AsyncIterator[asyncpg.Connection]:
+    """Open one connection (for the command line), migrating first unless told not to."""
+    url = await asyncio.to_thread(database_url, settings)
+    conn = await asyncpg.connect(url)
+    try:
+        if migrated:
+            await migrate(conn)
+        yield conn
+    finally:
+        await conn.close()

@@ -1,0 +1,158 @@
+"""API keys: created with scopes, stored as hashes only, checked in constant time.
+
+A token is ``ldg_<key id>_<secret>``. Only the SHA-256 of the whole token is stored: a token
+carries 256 random bits, so a fast hash is enough (there is nothing to brute-force), and a
+database dump reveals no usable token. The key id lets a request find its row without a
+search on the secret; the digest is then compared with ``hmac.compare_digest``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+SCOPES = ("events:write", "events:read", "webhooks:manage", "admin")
+KEYS_CHANNEL = "ledger_keys"
+PREFIX = "ldg_"
+
+
+class KeyRequestError(ValueError):
+    """A key request names unknown scopes or an unknown key."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A key as listed: never its token."""
+
+    key_id: str
+    name: str
+    scopes: tuple[str, ...]
+    created_at: str
+    revoked_at: str | None
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def parse_scopes(text: str) -> list[str]:
+    """Split ``a,b`` into scopes, refusing unknown ones."""
+    scopes = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown or not scopes:
+        raise KeyRequestError(f"unknown scopes {unknown or text!r}; choose from {', '.join(SCOPES)}")
+    return scopes
+
+
+async def create_key(conn: asyncpg.Connection, name: str, scopes: list[str]) -> tuple[str, str]:
+    """Create a key; return its id and its token (the only time the token exists)."""
+    key_id = secrets.token_hex(6)
+    token = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+    await conn.execute(
+        "INSERT INTO api_keys (key_id, name, scopes, token_hash) VALUES ($1, $2, $3, $4)",
+        key_id,
+        name,
+        scopes,
+        _digest(token),
+    )
+    return key_id, token
+
+
+async def list_keys(conn: asyncpg.Connection) -> list[ApiKey]:
+    """Return every key, newest first."""
+    rows = await conn.fetch(
+        "SELECT key_id, name, scopes, created_at, revoked_at FROM api_keys ORDER BY created_at DESC"
+    )
+    return [
+        ApiKey(
+            r["key_id"],
+            r["name"],
+            tuple(r["scopes"]),
+            r["created_at"].isoformat(),
+            r["revoked_at"].isoformat() if r["revoked_at"] else None,
+        )
+        for r in rows
+    ]
+
+
+async def revoke_key(conn: asyncpg.Connection, key_id: str) -> None:
+    """Revoke a key and tell every running process to forget it at once."""
+    status = await conn.execute(
+        "UPDATE api_keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL", key_id
+    )
+    if status == "UPDATE 0":
+        raise KeyRequestError(f"no active key {key_id!r}")
+    await conn.execute("SELECT pg_notify($1, $2)", KEYS_CHANNEL, key_id)
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    digest: bytes | None
+    scopes: frozenset[str]
+    loaded_at: float
+
+
+class KeyCache:
+    """Answers "which scopes does this token have?" from memory, loading keys on first use.
+
+    Revocations arrive by NOTIFY and drop the key at once; entries also expire after
+    ``ttl`` seconds, so a lost notification delays a revocation by at most that long.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, ttl: float = 30.0) -> None:
+        self._pool = pool
+        self._ttl = ttl
+        self._entries: dict[str, _Entry] = {}
+        self._listener: asyncpg.Connection | None = None
+
+    async def start(self, url: str) -> None:
+        """Listen for revocations on a dedicated connection."""
+        try:
+            self._listener = await asyncpg.connect(url)
+            await self._listener.add_listener(KEYS_CHANNEL, self._on_revoked)
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("cannot listen for key revocations (%s); relying on expiry", exc)
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
+
+    def _on_revoked(self, *args: object) -> None:
+        key_id = args[-1]
+        self._entries.pop(str(key_id), None)
+
+    async def scopes_of(self, token: str) -> frozenset[str] | None:
+        """Return the token's scopes, or None when it is not a valid, unrevoked token."""
+        if not token.startswith(PREFIX):
+            return None
+        key_id, sep, _ = token[len(PREFIX) :].partition("_")
+        if not sep or len(key_id) != 12:
+            return None
+        entry = self._entries.get(key_id)
+        if entry is None or time.monotonic() - entry.loaded_at > self._ttl:
+            entry = await self._load(key_id)
+        if entry.digest is None or not hmac.compare_digest(entry.digest, _digest(token)):
+            return None
+        return entry.scopes
+
+    async def _load(self, key_id: str) -> _Entry:
+        row = await self._pool.fetchrow(
+            "SELECT token_hash, scopes FROM api_keys WHERE key_id = $1 AND revoked_at IS NULL",
+            key_id,
+        )
+        if row is None:
+            # Unknown ids are not cached, so a flood of made-up ids cannot fill memory.
+            return _Entry(None, frozenset(), time.monotonic())
+        entry = _Entry(bytes(row["token_hash"]), frozenset(row["scopes"]), time.monotonic())
+        self._entries[key_id] = entry
+        return entry

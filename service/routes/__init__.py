@@ -1,0 +1,1 @@
+"""HTTP controllers: thin translations between requests and the log."""

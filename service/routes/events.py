@@ -1,0 +1,105 @@
+"""Appending and reading events."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import Parameter
+from msgspec import Struct
+
+from events import store
+from events.decoding import decode_append_body
+from events.records import Receipt, RecordedEvent, prepare
+from events.vocabulary import EVENT_TYPES
+from events.writer import GroupCommitter
+from service.auth import SCOPE_OPT
+from service.problems import problem
+
+
+class BatchReceipts(Struct, frozen=True):
+    """Receipts of a batch, in the order its events were given."""
+
+    receipts: list[Receipt]
+
+
+class EventPage(Struct, frozen=True):
+    """A page of events in position order; ``next_after`` continues it, or is null at the end."""
+
+    events: list[RecordedEvent]
+    next_after: int | None
+
+
+class StreamPage(Struct, frozen=True):
+    """A page of one stream's events; ``next_after_version`` continues it, or is null."""
+
+    stream: str
+    events: list[RecordedEvent]
+    next_after_version: int | None
+
+
+class EventsController(Controller):
+    """``/events`` and ``/streams``."""
+
+    @post("/events", opt={SCOPE_OPT: "events:write"}, status_code=201)
+    async def append(self, request: Request[Any, Any, Any]) -> Response[Receipt | BatchReceipts]:
+        """Append one envelope, or ``{"events": [...]}`` atomically; answer with receipts."""
+        envelopes, is_batch = decode_append_body(await request.body())
+        committer: GroupCommitter = request.app.state.committer
+        outcome = await committer.append(prepare(envelopes, is_batch), is_batch)
+        status = 201 if outcome.appended else 200
+        if is_batch:
+            return Response(BatchReceipts(outcome.receipts), status_code=status)
+        return Response(outcome.receipts[0], status_code=status)
+
+    @get("/events", opt={SCOPE_OPT: "events:read"})
+    async def read(
+        self,
+        request: Request[Any, Any, Any],
+        after: Annotated[int, Parameter(ge=0, description="position to read after")] = 0,
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+        type_: Annotated[
+            list[str] | None, Parameter(query="type", description="event types to include")
+        ] = None,
+        stream: Annotated[str | None, Parameter(max_length=200)] = None,
+    ) -> EventPage:
+        """Return events after a position, in position order, optionally filtered."""
+        types = _event_types(type_)
+        async with request.app.state.pool.acquire() as conn:
+            events = await store.read_after(conn, after, limit, types, stream)
+        return EventPage(events, events[-1].position if len(events) == limit else None)
+
+    @get("/events/{event_id:uuid}", opt={SCOPE_OPT: "events:read"})
+    async def show(self, request: Request[Any, Any, Any], event_id: uuid.UUID) -> RecordedEvent:
+        """Return one event."""
+        async with request.app.state.pool.acquire() as conn:
+            event = await store.get_event(conn, event_id)
+        if event is None:
+            raise problem(404, f"no event {event_id} is in the ledger")
+        return event
+
+    @get("/streams/{stream:str}/events", opt={SCOPE_OPT: "events:read"})
+    async def read_stream(
+        self,
+        request: Request[Any, Any, Any],
+        stream: str,
+        after_version: Annotated[int, Parameter(ge=0)] = 0,
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 1000,
+    ) -> StreamPage:
+        """Return one stream's events in stream order."""
+        async with request.app.state.pool.acquire() as conn:
+            events = await store.read_stream(conn, stream, after_version, limit)
+        last = events[-1].stream_version if len(events) == limit else None
+        return StreamPage(stream, events, last)
+
+
+def _event_types(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    types = [t for value in values for t in value.split(",") if t]
+    unknown = [t for t in types if t not in EVENT_TYPES]
+    if unknown:
+        message = f"unknown event type {unknown[0]!r}; one of {', '.join(EVENT_TYPES)}"
+        raise problem(400, f"type: {message}", errors=[{"field": "type", "message": message}])
+    return types

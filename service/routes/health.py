@@ -1,0 +1,36 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from litestar import Request, Response, get
+from msgspec import Struct
+
+from events import store
+from events.writer import GroupCommitter
+
+
+class Health(Struct, frozen=True, kw_only=True):
+    """Whether the service can serve, and where the log's head is."""
+
+    status: str
+    database: str
+    head_position: int | None
+    append_queue: int
+
+
+@get("/health", sync_to_thread=False)
+async def health(request: Request[Any, Any, Any]) -> Response[Health]:
+    """Report the database reachable or not, and the head position."""
+    committer: GroupCommitter = request.app.state.committer
+    try:
+        async with request.app.state.pool.acquire(timeout=2) as conn:
+            position, _, _ = await store.head(conn)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        body = Health(status="unavailable", database="unreachable", head_position=None,
+                      append_queue=committer.queued)
+        return Response(body, status_code=503, headers={"Retry-After": "1"})
+    return Response(Health(status="ok", database="reachable", head_position=position,
+                           append_queue=committer.queued))
