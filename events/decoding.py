@@ -23,6 +23,7 @@ _shallow_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
 _AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _REGEX = re.compile(r"Expected `str` matching regex '(?P<pattern>.*)'$")
+_NAMED_FIELD = re.compile(r"^Object (?:contains unknown|missing required) field `(?P<name>[^`]+)`$")
 _FRIENDLY_PATTERNS = {
     SLUG_PATTERN: "must be a slug: lower-case letters, digits and hyphens, at most 64 characters",
     DECIMAL_PATTERN: 'must be a positive exact decimal written as a string, such as "341.5"',
@@ -70,6 +71,9 @@ def to_field_error(text: str) -> FieldError:
     if sep and re.fullmatch(r"[a-z_]+(?:\.[0-9]+)?", head):
         path = f"{path}.{head}" if path else head
         message = rest
+    named = _NAMED_FIELD.match(message)
+    if named:  # "Object contains unknown field `x`" is about x, not about the object
+        path = f"{path}.{named['name']}" if path else named["name"]
     regex = _REGEX.match(message)
     if regex:  # msgspec shows the pattern with its backslashes doubled
         pattern = regex["pattern"].replace("\\\\", "\\")

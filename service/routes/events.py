@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import Parameter
+from litestar.params import PathParameter, QueryParameter
 from msgspec import Struct
 
 from events import store
@@ -57,12 +57,12 @@ class EventsController(Controller):
     async def read(
         self,
         request: Request[Any, Any, Any],
-        after: Annotated[int, Parameter(ge=0, description="position to read after")] = 0,
-        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+        after: Annotated[int, QueryParameter(ge=0, description="position to read after")] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
         type_: Annotated[
-            list[str] | None, Parameter(query="type", description="event types to include")
+            list[str] | None, QueryParameter(name="type", description="event types to include")
         ] = None,
-        stream: Annotated[str | None, Parameter(max_length=200)] = None,
+        stream: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> EventPage:
         """Return events after a position, in position order, optionally filtered."""
         types = _event_types(type_)
@@ -71,7 +71,7 @@ class EventsController(Controller):
         return EventPage(events, events[-1].position if len(events) == limit else None)
 
     @get("/events/{event_id:uuid}", opt={SCOPE_OPT: "events:read"})
-    async def show(self, request: Request[Any, Any, Any], event_id: uuid.UUID) -> RecordedEvent:
+    async def show(self, request: Request[Any, Any, Any], event_id: Annotated[uuid.UUID, PathParameter()]) -> RecordedEvent:
         """Return one event."""
         async with request.app.state.pool.acquire() as conn:
             event = await store.get_event(conn, event_id)
@@ -83,9 +83,9 @@ class EventsController(Controller):
     async def read_stream(
         self,
         request: Request[Any, Any, Any],
-        stream: str,
-        after_version: Annotated[int, Parameter(ge=0)] = 0,
-        limit: Annotated[int, Parameter(ge=1, le=1000)] = 1000,
+        stream: Annotated[str, PathParameter(max_length=200)],
+        after_version: Annotated[int, QueryParameter(ge=0)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 1000,
     ) -> StreamPage:
         """Return one stream's events in stream order."""
         async with request.app.state.pool.acquire() as conn:

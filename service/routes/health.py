@@ -21,7 +21,7 @@ class Health(Struct, frozen=True, kw_only=True):
     append_queue: int
 
 
-@get("/health", sync_to_thread=False)
+@get("/health")
 async def health(request: Request[Any, Any, Any]) -> Response[Health]:
     """Report the database reachable or not, and the head position."""
     committer: GroupCommitter = request.app.state.committer

@@ -1,0 +1,81 @@
+"""Fixtures: one PostgreSQL per session (embedded, or DATABASE_URL), a fresh database per test."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from events.migrate import migrate
+from tests.support import TEMPLATE, Tokens, make_tokens, with_database
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """Return an admin URL of a real PostgreSQL: DATABASE_URL, or an embedded one."""
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"]
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver
+    with tempfile.TemporaryDirectory(prefix="ledger-test-pg-") as data_dir:
+        server: Any = pgserver.get_server(data_dir, cleanup_mode="stop")
+        yield server.get_uri()
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+async def template_url(server_url: str) -> AsyncIterator[str]:
+    """Migrate once into a template database that each test clones."""
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)")
+        await conn.execute(f"CREATE DATABASE {TEMPLATE}")
+    finally:
+        await conn.close()
+    url = with_database(server_url, TEMPLATE)
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    yield url
+
+
+@pytest.fixture
+async def db_url(server_url: str, template_url: str) -> AsyncIterator[str]:
+    """Return the URL of a fresh, migrated database of this test's own."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+    finally:
+        await conn.close()
+    yield with_database(server_url, name)
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def tokens(db_url: str) -> Tokens:
+    """Return tokens for every scope, valid in this test's database."""
+    return await make_tokens(db_url)
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    """Return the directory where tests leave logs and screenshots for inspection."""
+    path = Path(os.environ.get("LEDGER_TEST_ARTIFACTS", "test-artifacts"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path

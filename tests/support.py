@@ -1,0 +1,139 @@
+"""Helpers shared by the tests: databases cloned from a migrated template, keys, servers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+from litestar.testing import AsyncTestClient
+
+from service.app import create_app
+from service.keys import SCOPES, create_key
+from service.settings import Settings
+
+TEMPLATE = "ledger_template"
+
+
+def with_database(url: str, name: str) -> str:
+    """Return ``url`` pointing at database ``name``."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+def unique_id(prefix: str = "co") -> str:
+    """Return a slug no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class Tokens:
+    """One token per scope, plus one with every scope."""
+
+    write: str
+    read: str
+    webhooks: str
+    admin: str
+    all: str
+
+    def header(self, which: str = "all") -> dict[str, str]:
+        """Return the Authorization header for one of the tokens."""
+        return {"Authorization": f"Bearer {getattr(self, which)}"}
+
+
+async def make_tokens(url: str) -> Tokens:
+    """Create a key per scope in the database at ``url``."""
+    conn = await asyncpg.connect(url)
+    try:
+        made = [(await create_key(conn, scope, [scope]))[1] for scope in SCOPES]
+        everything = (await create_key(conn, "all", list(SCOPES)))[1]
+    finally:
+        await conn.close()
+    return Tokens(*made, everything)
+
+
+@asynccontextmanager
+async def client_for(url: str, **settings: Any) -> AsyncIterator[AsyncTestClient[Any]]:
+    """Run the app in-process against ``url`` and yield a test client."""
+    app = create_app(Settings(database_url=url, **settings))
+    async with AsyncTestClient(app=app, timeout=30) as client:
+        yield client
+
+
+async def count_events(url: str) -> int:
+    """Return how many events the database at ``url`` holds."""
+    conn = await asyncpg.connect(url)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM events"))
+    finally:
+        await conn.close()
+
+
+def free_port() -> int:
+    """Return a TCP port nothing listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """``ledger serve`` as a real process, for tests that need one (crashes, concurrency)."""
+
+    def __init__(self, url: str, log_path: Path) -> None:
+        self.url = url
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the server and wait until /health answers."""
+        env = {**os.environ, "DATABASE_URL": self.url, "LEDGER_PORT": str(self.port),
+               "LEDGER_LOG_LEVEL": "warning"}
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "serve"], env=env, stdout=log, stderr=log
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log_path.read_text()
+            try:
+                if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"server did not start: {self.log_path.read_text()}")
+
+    def kill(self) -> None:
+        """Kill the server with SIGKILL, as a crash would."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def terminate(self) -> int:
+        """Stop the server with SIGTERM and return its exit code."""
+        assert self.process is not None
+        self.process.terminate()
+        return self.process.wait(timeout=30)
+
+
+async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
+    """Wait until an async predicate is true, polling briefly."""
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
