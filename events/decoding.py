@@ -10,6 +10,7 @@ import msgspec
 from events.errors import FieldError, InvalidEventError, MalformedRequestError
 from events.vocabulary import (
     DECIMAL_PATTERN,
+    EVENT_TYPES,
     PAYLOAD_TYPES,
     SLUG_PATTERN,
     AnyEnvelope,
@@ -24,6 +25,11 @@ _shallow_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _REGEX = re.compile(r"Expected `str` matching regex '(?P<pattern>.*)'$")
 _NAMED_FIELD = re.compile(r"^Object (?:contains unknown|missing required) field `(?P<name>[^`]+)`$")
+# The field our own checks name before ": ", relative to the struct: "amount_usd",
+# "target_jurisdictions[1]", "investors[2].investor_id".
+_OWN_FIELD = re.compile(r"[a-z_]+(?:\[[0-9]+\])?(?:\.[a-z_]+)*")
+# A number where a decimal string is expected (also where the string is optional).
+_NUMBER_FOR_STRING = re.compile(r"^Expected `str(?: \| null)?`, got `(?:float|int)`")
 _FRIENDLY_PATTERNS = {
     SLUG_PATTERN: "must be a slug: lower-case letters, digits and hyphens, at most 64 characters",
     DECIMAL_PATTERN: 'must be a positive exact decimal written as a string, such as "341.5"',
@@ -68,7 +74,7 @@ def to_field_error(text: str) -> FieldError:
     path = path.removeprefix(".")
     # Our own checks (in __post_init__) say "field: problem" about a field of the struct at path.
     head, sep, rest = message.partition(": ")
-    if sep and re.fullmatch(r"[a-z_]+(?:\.[0-9]+)?", head):
+    if sep and _OWN_FIELD.fullmatch(head):
         path = f"{path}.{head}" if path else head
         message = rest
     named = _NAMED_FIELD.match(message)
@@ -78,10 +84,12 @@ def to_field_error(text: str) -> FieldError:
     if regex:  # msgspec shows the pattern with its backslashes doubled
         pattern = regex["pattern"].replace("\\\\", "\\")
         message = _FRIENDLY_PATTERNS.get(pattern, message)
-    if path.rsplit(".", 1)[-1] in {"value", "amount_usd"} and message.startswith(
-        ("Expected `str`, got `float`", "Expected `str`, got `int`")
-    ):
+    field = path.rsplit(".", 1)[-1]
+    if field in {"value", "amount_usd"} and _NUMBER_FOR_STRING.match(message):
         message += " (decimals are written as strings)"
+    if field == "type" and message.startswith("Invalid value "):
+        message = f"unknown event type {message.removeprefix('Invalid value ')}; "
+        message += f"one of {', '.join(EVENT_TYPES)}"
     return FieldError(path, message)
 
 
@@ -95,5 +103,6 @@ def _looks_like_batch(body: bytes) -> bool:
 
 def _invalid(exc: msgspec.ValidationError) -> InvalidEventError:
     error = to_field_error(str(exc))
+    # An error about the whole body (not an object at all) is reported on the field "body".
     where = error.field or "body"
-    return InvalidEventError(f"{where}: {error.message}", [error])
+    return InvalidEventError(f"{where}: {error.message}", [FieldError(where, error.message)])

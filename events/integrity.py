@@ -38,9 +38,7 @@ class StoredRow(Struct, frozen=True, kw_only=True):
     hash: bytes
 
 
-def verify_rows(
-    rows: Iterable[StoredRow], head: tuple[int, bytes] | None = None
-) -> VerifyReport:
+def verify_rows(rows: Iterable[StoredRow], head: tuple[int, bytes] | None = None) -> VerifyReport:
     """Recompute the chain over rows in position order; compare with a recorded head if given."""
     previous, expected_position, checked = GENESIS, 1, 0
     for row in rows:
@@ -83,11 +81,18 @@ async def _stored_rows(conn: Connection, chunk: int) -> AsyncIterator[StoredRow]
             return
         for r in rows:
             yield StoredRow(
-                position=r["position"], event_id=r["event_id"], stream=r["stream"],
-                stream_version=r["stream_version"], type=r["type"],
-                schema_version=r["schema_version"], effective_date=r["effective_date"],
-                recorded_at=r["recorded_at"], source=r["source"], data=r["data"],
-                metadata=r["metadata"], hash=bytes(r["hash"]),
+                position=r["position"],
+                event_id=r["event_id"],
+                stream=r["stream"],
+                stream_version=r["stream_version"],
+                type=r["type"],
+                schema_version=r["schema_version"],
+                effective_date=r["effective_date"],
+                recorded_at=r["recorded_at"],
+                source=r["source"],
+                data=r["data"],
+                metadata=r["metadata"],
+                hash=bytes(r["hash"]),
             )
         after = rows[-1]["position"]
 
@@ -138,4 +143,3 @@ def _finish(checked: int, last: bytes, head: tuple[int, bytes] | None) -> Verify
             problem="the recorded head does not match the end of the chain",
         )
     return VerifyReport(intact=True, checked=checked, head_position=checked, head_hash=last.hex())
-

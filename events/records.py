@@ -83,7 +83,9 @@ def prepare(envelopes: list[AnyEnvelope], is_batch: bool) -> list[PreparedEvent]
                 effective_date=envelope.effective_date,
                 source=canonical_json(envelope.source),
                 data=canonical_json(data),
-                metadata=canonical_json(envelope.metadata) if envelope.metadata is not None else None,
+                metadata=canonical_json(envelope.metadata)
+                if envelope.metadata is not None
+                else None,
                 expected_version=envelope.expected_version,
                 target_event_id=target,
                 replacement=data.data if isinstance(data, EventCorrected) else None,

@@ -21,7 +21,7 @@ import asyncpg
 import msgspec
 
 from events.chain import format_instant
-from events.planning import GroupState, KnownEvent, Row, fingerprint
+from events.planning import GroupState, KnownEvent, fingerprint
 from events.records import Receipt, RecordedEvent
 
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
@@ -73,8 +73,12 @@ async def load_known(conn: Connection, ids: Iterable[uuid.UUID], state: GroupSta
             root = corrections[root]
         known = state.known[event_id]
         state.known[event_id] = KnownEvent(
-            known.event_id, known.type, known.stream, state.known[root].type,
-            known.fingerprint, known.receipt,
+            known.event_id,
+            known.type,
+            known.stream,
+            state.known[root].type,
+            known.fingerprint,
+            known.receipt,
         )
 
 
@@ -82,8 +86,8 @@ async def load_versions(conn: Connection, streams: Iterable[str], state: GroupSt
     """Load the current version of each stream into ``state`` (0 for a new stream)."""
     rows = await conn.fetch(
         """SELECT s.stream,
-                  coalesce((SELECT max(e.stream_version) FROM events e WHERE e.stream = s.stream), 0)
-                  AS version
+                  coalesce((SELECT max(e.stream_version) FROM events e
+                            WHERE e.stream = s.stream), 0) AS version
            FROM unnest($1::text[]) AS s(stream)""",
         list(set(streams)),
     )

@@ -92,9 +92,11 @@ class RoundAnnounced(Fact):
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
-        for investor in self.investors:
+        for i, investor in enumerate(self.investors):
             if investor.investor_id in seen:
-                raise ValueError(f"investors: {investor.investor_id!r} is listed twice")
+                raise ValueError(
+                    f"investors[{i}].investor_id: {investor.investor_id!r} is listed twice"
+                )
             seen.add(investor.investor_id)
         if (
             self.amount is not None
@@ -142,7 +144,7 @@ class ExportRule(Fact):
     def __post_init__(self) -> None:
         check_country(self.issuing_jurisdiction, "issuing_jurisdiction")
         for i, code in enumerate(self.target_jurisdictions):
-            check_country(code, f"target_jurisdictions.{i}")
+            check_country(code, f"target_jurisdictions[{i}]")
 
 
 class EventCorrected(Fact):

@@ -11,7 +11,6 @@ acknowledged before its commit returns.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -46,9 +45,14 @@ class GroupCommitter:
     """Accept appends from any task; commit them in groups from one task."""
 
     def __init__(
-        self, pool: asyncpg.Pool, max_group_events: int = 5000, max_queue: int = 10_000
+        self,
+        pool: asyncpg.Pool,
+        max_group_events: int = 5000,
+        max_queue: int = 10_000,
+        answer_within: float = 10.0,
     ) -> None:
         self._pool = pool
+        self._answer_within = answer_within
         self._max_group_events = max_group_events
         self._queue: asyncio.Queue[_Request | None] = asyncio.Queue(max_queue)
         self._task: asyncio.Task[None] | None = None
@@ -81,7 +85,15 @@ class GroupCommitter:
             self._queue.put_nowait(request)
         except asyncio.QueueFull:
             raise OverloadedError("too many appends are waiting; retry shortly") from None
-        return await request.future
+        try:
+            # shield: a caller that gives up must not cancel the outcome for the writer task
+            async with asyncio.timeout(self._answer_within):
+                return await asyncio.shield(request.future)
+        except TimeoutError:
+            raise StoreUnavailableError(
+                "the append was not confirmed in time and may still be committed; "
+                "retry with the same event_id to learn its outcome"
+            ) from None
 
     async def _run(self) -> None:
         stopping = False
@@ -105,7 +117,9 @@ class GroupCommitter:
             outcomes = await self._commit_group(group)
         except Exception as exc:  # the database failed: nothing in this group was appended
             log.warning("append transaction failed: %s", exc)
-            error = StoreUnavailableError(f"the append could not be committed ({type(exc).__name__})")
+            error = StoreUnavailableError(
+                f"the append could not be committed ({type(exc).__name__})"
+            )
             outcomes = [error] * len(group)
         for request, outcome in zip(group, outcomes, strict=True):
             if request.future.done():  # the caller went away; its events stand if committed
@@ -136,10 +150,3 @@ class GroupCommitter:
         self.groups_committed += 1
         self.last_group = GroupStats(len(group), len(state.rows))
         return outcomes
-
-
-async def cancel_quietly(task: asyncio.Task[None]) -> None:
-    """Cancel a task and wait for it, swallowing its cancellation."""
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

@@ -44,7 +44,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         pool = await create_pool(url, settings.pool_size)
         keys = KeyCache(pool)
         await keys.start(url)
-        committer = GroupCommitter(pool, max_queue=settings.append_queue_limit)
+        committer = GroupCommitter(
+            pool,
+            max_queue=settings.append_queue_limit,
+            answer_within=settings.request_timeout_seconds,
+        )
         committer.start()
         app.state.update(pool=pool, api_keys=keys, committer=committer, settings=settings)
         try:

@@ -13,7 +13,9 @@ from service.problems import problem
 SCOPE_OPT = "scope"
 
 
-async def require_scope(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+async def require_scope(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
     """Refuse a request without a valid token (401) or without the route's scope (403)."""
     scope = handler.opt.get(SCOPE_OPT)
     if scope is None:

@@ -16,9 +16,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     settings = Settings.from_env()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    # The service logs at LEDGER_LOG_LEVEL; one-shot commands speak only when something is wrong.
+    level = settings.log_level.upper() if args.command == "serve" else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     handler = args.handler
     result: int = handler(settings, args)
@@ -97,7 +97,9 @@ def _verify(settings: Settings, args: argparse.Namespace) -> int:
                     conn, progress=lambda n: status.update(f"verified {n:,} events…")
                 )
         if report.intact:
-            print(f"intact: {report.checked} events, head {report.head_position} {report.head_hash}")
+            print(
+                f"intact: {report.checked} events, head {report.head_position} {report.head_hash}"
+            )
             return 0
         print(f"NOT intact at position {report.first_bad_position}: {report.problem}")
         return 1
@@ -120,8 +122,10 @@ def _keys_create(settings: Settings, args: argparse.Namespace) -> int:
             return await create_key(conn, args.name, scopes)
 
     key_id, token = asyncio.run(run())
-    print(f"created key {key_id} ({args.name}: {', '.join(scopes)}); its token, shown only now:",
-          file=sys.stderr)
+    print(
+        f"created key {key_id} ({args.name}: {', '.join(scopes)}); its token, shown only now:",
+        file=sys.stderr,
+    )
     print(token)
     return 0
 
@@ -134,7 +138,9 @@ def _keys_list(settings: Settings, args: argparse.Namespace) -> int:
         async with connect(settings) as conn:
             for key in await list_keys(conn):
                 state = f"revoked {key.revoked_at}" if key.revoked_at else "active"
-                print(f"{key.key_id}  {key.name}  {','.join(key.scopes)}  {key.created_at}  {state}")
+                print(
+                    f"{key.key_id}  {key.name}  {','.join(key.scopes)}  {key.created_at}  {state}"
+                )
 
     asyncio.run(run())
     return 0

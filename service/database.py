@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
-from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -28,7 +28,8 @@ def database_url(settings: Settings) -> str:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # pgserver runs a real PostgreSQL from its wheel (as an unprivileged user when we are root)
     # and keeps it running while any process uses it; the data stays in the directory.
-    server: Any = pgserver.get_server(settings.data_dir.resolve(), cleanup_mode="stop")
+    start: Any = pgserver.get_server  # type: ignore[attr-defined]
+    server: Any = start(settings.data_dir.resolve(), cleanup_mode="stop")
     _embedded.append(server)
     url: str = server.get_uri()
     log.info("using the embedded PostgreSQL in %s", settings.data_dir)
@@ -40,15 +41,15 @@ _embedded: list[Any] = []  # keeps the embedded server handle alive for the proc
 
 async def create_pool(url: str, size: int) -> asyncpg.Pool:
     """Open a connection pool."""
-    pool = await asyncpg.create_pool(
-        url, min_size=min(2, size), max_size=size, command_timeout=30
-    )
+    pool = await asyncpg.create_pool(url, min_size=min(2, size), max_size=size, command_timeout=30)
     assert pool is not None
     return pool
 
 
 @asynccontextmanager
-async def connect(settings: Settings, *, migrated: bool = True) -> AsyncIterator[asyncpg.Connection]:
+async def connect(
+    settings: Settings, *, migrated: bool = True
+) -> AsyncIterator[asyncpg.Connection]:
     """Open one connection (for the command line), migrating first unless told not to."""
     url = await asyncio.to_thread(database_url, settings)
     conn = await asyncpg.connect(url)

@@ -48,7 +48,9 @@ def parse_scopes(text: str) -> list[str]:
     scopes = [s.strip() for s in text.split(",") if s.strip()]
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown or not scopes:
-        raise KeyRequestError(f"unknown scopes {unknown or text!r}; choose from {', '.join(SCOPES)}")
+        raise KeyRequestError(
+            f"unknown scopes {unknown or text!r}; choose from {', '.join(SCOPES)}"
+        )
     return scopes
 
 

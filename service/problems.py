@@ -60,7 +60,9 @@ def from_http_exception(exc: HTTPException) -> ProblemDetailsException:
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
         for item in exc.extra:
             if isinstance(item, dict):
-                errors.append({"field": str(item.get("key", "")), "message": str(item.get("message"))})
+                errors.append(
+                    {"field": str(item.get("key", "")), "message": str(item.get("message"))}
+                )
     detail = exc.detail
     if exc.status_code == 413:
         detail = "the request body is larger than this service accepts (LEDGER_MAX_BODY_BYTES)"

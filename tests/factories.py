@@ -20,7 +20,9 @@ def company_registered(company_id: str, **overrides: Any) -> dict[str, Any]:
     }
 
 
-def valuation_reported(company_id: str, value: str = "1000000000", **overrides: Any) -> dict[str, Any]:
+def valuation_reported(
+    company_id: str, value: str = "1000000000", **overrides: Any
+) -> dict[str, Any]:
     """Return a valuation_reported envelope."""
     return {
         "event_id": str(uuid.uuid4()),
@@ -48,7 +50,10 @@ def round_announced(company_id: str, **overrides: Any) -> dict[str, Any]:
             "round_name": "2023 rounds",
             "amount": {"value": "2500000000", "currency": "CNY"},
             "amount_usd": "342000000",
-            "investors": [{"investor_id": "alibaba", "name": "Alibaba"}, {"investor_id": "tencent"}],
+            "investors": [
+                {"investor_id": "alibaba", "name": "Alibaba"},
+                {"investor_id": "tencent"},
+            ],
         },
         **overrides,
     }

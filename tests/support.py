@@ -101,8 +101,12 @@ class ServerProcess:
 
     def start(self) -> None:
         """Start the server and wait until /health answers."""
-        env = {**os.environ, "DATABASE_URL": self.url, "LEDGER_PORT": str(self.port),
-               "LEDGER_LOG_LEVEL": "warning"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": self.url,
+            "LEDGER_PORT": str(self.port),
+            "LEDGER_LOG_LEVEL": "warning",
+        }
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "service.cli", "serve"], env=env, stdout=log, stderr=log
@@ -131,9 +135,9 @@ class ServerProcess:
         return self.process.wait(timeout=30)
 
 
-async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
+async def wait_for(predicate: Any, within: float = 10.0) -> None:
     """Wait until an async predicate is true, polling briefly."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while not await predicate():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.01)

@@ -20,13 +20,17 @@ async def test_single_append_returns_a_receipt_and_reads_back(db_url: str, token
         assert receipt["event_id"] == envelope["event_id"]
         assert receipt["stream"] == f"company:{envelope['data']['company_id']}"
         assert (receipt["stream_version"], receipt["position"]) == (1, 1)
-        shown = (await client.get(f"/events/{receipt['event_id']}", headers=tokens.header("read"))).json()
+        shown = (
+            await client.get(f"/events/{receipt['event_id']}", headers=tokens.header("read"))
+        ).json()
         assert shown["data"] == envelope["data"]
         assert shown["hash"] == receipt["hash"]
         assert shown["recorded_at"] == receipt["recorded_at"]
 
 
-async def test_retry_with_same_content_returns_original_receipt(db_url: str, tokens: Tokens) -> None:
+async def test_retry_with_same_content_returns_original_receipt(
+    db_url: str, tokens: Tokens
+) -> None:
     async with client_for(db_url) as client:
         envelope = f.company_registered(unique_id())
         first = await client.post("/events", json=envelope, headers=tokens.header("write"))
@@ -53,7 +57,9 @@ async def test_wrong_expected_version_conflicts_with_current_version(
 ) -> None:
     async with client_for(db_url) as client:
         company = unique_id()
-        await client.post("/events", json=f.company_registered(company), headers=tokens.header("write"))
+        await client.post(
+            "/events", json=f.company_registered(company), headers=tokens.header("write")
+        )
         stale = f.valuation_reported(company, expected_version=0)
         response = await client.post("/events", json=stale, headers=tokens.header("write"))
         assert response.status_code == 409
@@ -64,7 +70,9 @@ async def test_wrong_expected_version_conflicts_with_current_version(
         assert ok.json()["stream_version"] == 2
 
 
-async def test_batch_counts_expected_versions_on_from_the_first(db_url: str, tokens: Tokens) -> None:
+async def test_batch_counts_expected_versions_on_from_the_first(
+    db_url: str, tokens: Tokens
+) -> None:
     async with client_for(db_url) as client:
         company = unique_id()
         batch = {
@@ -114,7 +122,9 @@ async def test_correction_and_retraction_join_their_targets_stream(
         assert fixed.json()["stream"] == f"company:{company}"
         # a correction of the correction carries the original fact's type
         again = f.corrected(correction["event_id"], {**replacement, "basis": "post-money"})
-        assert (await client.post("/events", json=again, headers=tokens.header("write"))).status_code == 201
+        assert (
+            await client.post("/events", json=again, headers=tokens.header("write"))
+        ).status_code == 201
         withdrawn = await client.post(
             "/events", json=f.retracted(valuation["event_id"]), headers=tokens.header("write")
         )
@@ -141,7 +151,9 @@ async def test_amendments_with_bad_targets_are_unprocessable(db_url: str, tokens
 
 async def test_event_log_refuses_update_delete_and_truncate(db_url: str, tokens: Tokens) -> None:
     async with client_for(db_url) as client:
-        await client.post("/events", json=f.company_registered(unique_id()), headers=tokens.header("write"))
+        await client.post(
+            "/events", json=f.company_registered(unique_id()), headers=tokens.header("write")
+        )
     conn = await asyncpg.connect(db_url)
     try:
         for statement in [

@@ -71,7 +71,9 @@ class EventsController(Controller):
         return EventPage(events, events[-1].position if len(events) == limit else None)
 
     @get("/events/{event_id:uuid}", opt={SCOPE_OPT: "events:read"})
-    async def show(self, request: Request[Any, Any, Any], event_id: Annotated[uuid.UUID, PathParameter()]) -> RecordedEvent:
+    async def show(
+        self, request: Request[Any, Any, Any], event_id: Annotated[uuid.UUID, PathParameter()]
+    ) -> RecordedEvent:
         """Return one event."""
         async with request.app.state.pool.acquire() as conn:
             event = await store.get_event(conn, event_id)

@@ -29,8 +29,15 @@ async def health(request: Request[Any, Any, Any]) -> Response[Health]:
         async with request.app.state.pool.acquire(timeout=2) as conn:
             position, _, _ = await store.head(conn)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
-        body = Health(status="unavailable", database="unreachable", head_position=None,
-                      append_queue=committer.queued)
+        body = Health(
+            status="unavailable",
+            database="unreachable",
+            head_position=None,
+            append_queue=committer.queued,
+        )
         return Response(body, status_code=503, headers={"Retry-After": "1"})
-    return Response(Health(status="ok", database="reachable", head_position=position,
-                           append_queue=committer.queued))
+    return Response(
+        Health(
+            status="ok", database="reachable", head_position=position, append_queue=committer.queued
+        )
+    )

@@ -24,7 +24,7 @@ class LedgerController(Controller):
     """``/ledger``."""
 
     path = "/ledger"
-    opt = {SCOPE_OPT: "admin"}
+    opt = {SCOPE_OPT: "admin"}  # noqa: RUF012 (Litestar's own attribute)
 
     @get("/digest")
     async def digest(self, request: Request[Any, Any, Any]) -> Digest:
