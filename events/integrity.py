@@ -44,7 +44,7 @@ def verify_rows(rows: Iterable[StoredRow], head: tuple[int, bytes] | None = None
     for row in rows:
         problem = _check(row, previous, expected_position)
         if problem is not None:
-            return _bad(row.position, problem, checked, previous)
+            return _bad(expected_position, problem, checked, previous)
         previous, expected_position, checked = row.hash, row.position + 1, checked + 1
     return _finish(checked, previous, head)
 
@@ -59,7 +59,7 @@ async def verify_store(
     async for row in _stored_rows(conn, chunk):
         problem = _check(row, previous, expected_position)
         if problem is not None:
-            return _bad(row.position, problem, checked, previous)
+            return _bad(expected_position, problem, checked, previous)
         previous, expected_position, checked = row.hash, row.position + 1, checked + 1
         if progress is not None and checked % chunk == 0:
             progress(checked)

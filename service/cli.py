@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -56,6 +57,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from service.app import create_app
 
+    # uvicorn shuts down gracefully on SIGTERM (requests in flight finish, the lifespan commits
+    # every queued append), then re-raises the signal; a completed graceful stop exits 0.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         create_app(settings),
         host=args.host or settings.host,
