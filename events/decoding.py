@@ -9,10 +9,13 @@ import msgspec
 
 from events.errors import FieldError, InvalidEventError, MalformedRequestError
 from events.vocabulary import (
+    COUNTRY_PATTERN,
+    CURRENCY_PATTERN,
     DECIMAL_PATTERN,
     EVENT_TYPES,
     PAYLOAD_TYPES,
     SLUG_PATTERN,
+    URL_PATTERN,
     AnyEnvelope,
     AppendBatch,
     Fact,
@@ -33,14 +36,26 @@ _NUMBER_FOR_STRING = re.compile(r"^Expected `str(?: \| null)?`, got `(?:float|in
 _FRIENDLY_PATTERNS = {
     SLUG_PATTERN: "must be a slug: lower-case letters, digits and hyphens, at most 64 characters",
     DECIMAL_PATTERN: 'must be a positive exact decimal written as a string, such as "341.5"',
-    r"^[A-Z]{3}$": 'must be a three-letter ISO 4217 currency code such as "USD"',
-    r"^[A-Z]{2}$": 'must be a two-letter ISO 3166-1 alpha-2 code such as "CN"',
-    r"^https?://[^\s]+$": "must be an http or https URL",
+    CURRENCY_PATTERN: 'must be a three-letter ISO 4217 currency code such as "USD"',
+    COUNTRY_PATTERN: 'must be a two-letter ISO 3166-1 alpha-2 code such as "CN"',
+    URL_PATTERN: "must be an http or https URL",
 }
 
 
 def decode_append_body(body: bytes) -> tuple[list[AnyEnvelope], bool]:
     """Decode one envelope or ``{"events": [...]}``; return the envelopes and whether a batch."""
+    # msgspec reports invalid UTF-8 inside a string as UnicodeDecodeError and nesting deeper
+    # than the interpreter's recursion limit as RecursionError; both are malformed bodies,
+    # and left alone they would surface as a 500.
+    try:
+        return _decode(body)
+    except UnicodeDecodeError as exc:
+        raise MalformedRequestError(f"the body is not valid UTF-8: {exc.reason}") from None
+    except RecursionError:
+        raise MalformedRequestError("the body is nested too deeply to be an event") from None
+
+
+def _decode(body: bytes) -> tuple[list[AnyEnvelope], bool]:
     try:
         return [_envelope_decoder.decode(body)], False
     except msgspec.ValidationError as single_error:
@@ -96,7 +111,7 @@ def to_field_error(text: str) -> FieldError:
 def _looks_like_batch(body: bytes) -> bool:
     try:
         top = _shallow_decoder.decode(body)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return False
     return "events" in top and "type" not in top
 

@@ -16,11 +16,19 @@ from msgspec import Meta, Struct
 
 from events.codes import check_country, check_currency
 
-SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+# msgspec checks patterns with Python's re.search, where "$" also matches before a final
+# newline ("acme\n" would pass for a slug and name another stream than "acme"). Each pattern
+# therefore ends in "(?!\n)$", which means the same in the JSON Schema (ECMA) dialect.
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}(?!\n)$"
 # A positive exact decimal written as a string: no sign, no exponent, no leading zeros.
-DECIMAL_PATTERN = r"^(?!0+(?:\.0+)?$)(?:0|[1-9][0-9]{0,29})(?:\.[0-9]{1,18})?$"
+DECIMAL_PATTERN = r"^(?!0+(?:\.0+)?$)(?:0|[1-9][0-9]{0,29})(?:\.[0-9]{1,18})?(?!\n)$"
+CURRENCY_PATTERN = r"^[A-Z]{3}(?!\n)$"
+COUNTRY_PATTERN = r"^[A-Z]{2}(?!\n)$"
+URL_PATTERN = r"^https?://[^\s]+(?!\n)$"
 
-Slug = Annotated[str, Meta(pattern=SLUG_PATTERN, description="lower-case slug", examples=["zhipu-ai"])]
+Slug = Annotated[
+    str, Meta(pattern=SLUG_PATTERN, description="lower-case slug", examples=["zhipu-ai"])
+]
 DecimalString = Annotated[
     str,
     Meta(
@@ -29,19 +37,25 @@ DecimalString = Annotated[
         examples=["2500000000", "341.5"],
     ),
 ]
-CurrencyCode = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217", examples=["CNY"])]
-CountryCode = Annotated[str, Meta(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2", examples=["CN"])]
+CurrencyCode = Annotated[
+    str, Meta(pattern=CURRENCY_PATTERN, description="ISO 4217", examples=["CNY"])
+]
+CountryCode = Annotated[
+    str, Meta(pattern=COUNTRY_PATTERN, description="ISO 3166-1 alpha-2", examples=["CN"])
+]
 Instant = Annotated[dt.datetime, Meta(tz=True, description="RFC 3339 instant with an offset")]
 Text = Annotated[str, Meta(min_length=1, max_length=500)]
-Url = Annotated[str, Meta(pattern=r"^https?://[^\s]+$", max_length=2048)]
+Url = Annotated[str, Meta(pattern=URL_PATTERN, max_length=2048)]
 Metadata = Annotated[dict[str, Any], Meta(max_length=32, description="small free-form object")]
 
 
+# Subclasses restate ``frozen=True``: msgspec inherits it, but a type checker reading the
+# dataclass transform does not, and would take them for mutable children of a frozen base.
 class Fact(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """Base of every value object in the vocabulary: immutable and strict."""
 
 
-class Money(Fact):
+class Money(Fact, frozen=True):
     """An exact amount in an ISO 4217 currency."""
 
     value: DecimalString
@@ -51,7 +65,7 @@ class Money(Fact):
         check_currency(self.currency, "currency")
 
 
-class Source(Fact):
+class Source(Fact, frozen=True):
     """Where a fact was reported."""
 
     name: Text
@@ -59,7 +73,7 @@ class Source(Fact):
     published_at: Instant | None = None
 
 
-class InvestorRef(Fact):
+class InvestorRef(Fact, frozen=True):
     """An investor taking part in a round."""
 
     investor_id: Slug
@@ -67,7 +81,7 @@ class InvestorRef(Fact):
     lead: bool = False
 
 
-class CompanyRegistered(Fact):
+class CompanyRegistered(Fact, frozen=True):
     """A company became known to the ledger."""
 
     company_id: Slug
@@ -80,7 +94,7 @@ class CompanyRegistered(Fact):
         check_country(self.jurisdiction, "jurisdiction")
 
 
-class RoundAnnounced(Fact):
+class RoundAnnounced(Fact, frozen=True):
     """A funding round was announced."""
 
     company_id: Slug
@@ -107,7 +121,7 @@ class RoundAnnounced(Fact):
             raise ValueError("amount_usd: differs from amount.value of a round reported in USD")
 
 
-class ValuationReported(Fact):
+class ValuationReported(Fact, frozen=True):
     """A valuation of a company was reported."""
 
     company_id: Slug
@@ -115,7 +129,7 @@ class ValuationReported(Fact):
     basis: Literal["post-money", "pre-money", "reported"] | None = None
 
 
-class RegulatoryApproval(Fact):
+class RegulatoryApproval(Fact, frozen=True):
     """An authority granted or revoked an approval."""
 
     company_id: Slug
@@ -129,7 +143,7 @@ class RegulatoryApproval(Fact):
         check_country(self.jurisdiction, "jurisdiction")
 
 
-class ExportRule(Fact):
+class ExportRule(Fact, frozen=True):
     """An export-control rule was imposed, amended or rescinded."""
 
     rule_id: Slug
@@ -147,7 +161,7 @@ class ExportRule(Fact):
             check_country(code, f"target_jurisdictions[{i}]")
 
 
-class EventCorrected(Fact):
+class EventCorrected(Fact, frozen=True):
     """An earlier event's payload (and optionally its valid time) is replaced."""
 
     target_event_id: uuid.UUID
@@ -155,7 +169,7 @@ class EventCorrected(Fact):
     effective_date: dt.date | None = None
 
 
-class EventRetracted(Fact):
+class EventRetracted(Fact, frozen=True):
     """An earlier event is withdrawn."""
 
     target_event_id: uuid.UUID
@@ -195,31 +209,31 @@ class Envelope(
         return type(self).__struct_config__.tag  # type: ignore[return-value]
 
 
-class CompanyRegisteredEvent(Envelope, tag="company_registered"):
+class CompanyRegisteredEvent(Envelope, tag="company_registered", frozen=True):
     data: CompanyRegistered
 
 
-class RoundAnnouncedEvent(Envelope, tag="round_announced"):
+class RoundAnnouncedEvent(Envelope, tag="round_announced", frozen=True):
     data: RoundAnnounced
 
 
-class ValuationReportedEvent(Envelope, tag="valuation_reported"):
+class ValuationReportedEvent(Envelope, tag="valuation_reported", frozen=True):
     data: ValuationReported
 
 
-class RegulatoryApprovalEvent(Envelope, tag="regulatory_approval"):
+class RegulatoryApprovalEvent(Envelope, tag="regulatory_approval", frozen=True):
     data: RegulatoryApproval
 
 
-class ExportRuleEvent(Envelope, tag="export_rule"):
+class ExportRuleEvent(Envelope, tag="export_rule", frozen=True):
     data: ExportRule
 
 
-class EventCorrectedEvent(Envelope, tag="event_corrected"):
+class EventCorrectedEvent(Envelope, tag="event_corrected", frozen=True):
     data: EventCorrected
 
 
-class EventRetractedEvent(Envelope, tag="event_retracted"):
+class EventRetractedEvent(Envelope, tag="event_retracted", frozen=True):
     data: EventRetracted
 
 
@@ -273,6 +287,8 @@ def stream_of_payload(data: object) -> str | None:
     """Return the stream of a payload, or None for amendments."""
     if isinstance(data, ExportRule):
         return f"export-rule:{data.rule_id}"
-    if isinstance(data, CompanyRegistered | RoundAnnounced | ValuationReported | RegulatoryApproval):
+    if isinstance(
+        data, CompanyRegistered | RoundAnnounced | ValuationReported | RegulatoryApproval
+    ):
         return f"company:{data.company_id}"
     return None

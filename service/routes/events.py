@@ -18,6 +18,10 @@ from service.auth import SCOPE_OPT
 from service.problems import problem
 
 
+MAX_POSITION = 2**63 - 1  # bigint
+MAX_VERSION = 2**31 - 1  # integer
+
+
 class BatchReceipts(Struct, frozen=True):
     """Receipts of a batch, in the order its events were given."""
 
@@ -57,7 +61,7 @@ class EventsController(Controller):
     async def read(
         self,
         request: Request[Any, Any, Any],
-        after: Annotated[int, QueryParameter(ge=0, description="position to read after")] = 0,
+        after: Annotated[int, QueryParameter(ge=0, le=MAX_POSITION, description="position to read after")] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
         type_: Annotated[
             list[str] | None, QueryParameter(name="type", description="event types to include")
@@ -86,7 +90,7 @@ class EventsController(Controller):
         self,
         request: Request[Any, Any, Any],
         stream: Annotated[str, PathParameter(max_length=200)],
-        after_version: Annotated[int, QueryParameter(ge=0)] = 0,
+        after_version: Annotated[int, QueryParameter(ge=0, le=MAX_VERSION)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 1000,
     ) -> StreamPage:
         """Return one stream's events in stream order."""
