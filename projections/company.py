@@ -1,0 +1,225 @@
+"""A company's state on a date: one pure fold of its amended facts, no I/O.
+
+The same function answers "now" and any past ``(as_of, known_at)``: the caller passes the facts
+as known at ``known_at`` (projections/timeline.py) and the export rules in force on ``as_of``
+(projections/rules.py); this module keeps the facts effective on or before ``as_of`` and folds
+them in effective-date order (position order within a day).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+from decimal import Decimal
+
+from msgspec import Struct
+
+from events.vocabulary import (
+    CompanyRegistered,
+    InvestorRef,
+    Money,
+    RegulatoryApproval,
+    RoundAnnounced,
+    ValuationReported,
+)
+from projections.rules import RuleState
+from projections.timeline import EffectiveFact
+
+
+class DatedValuation(Struct, frozen=True, kw_only=True):
+    """A valuation with the date it took effect and the event that reported it."""
+
+    value: str
+    currency: str
+    effective_date: dt.date
+    event_id: uuid.UUID
+    basis: str | None = None
+
+
+class Round(Struct, frozen=True, kw_only=True):
+    """A funding round as the company's state shows it."""
+
+    round_name: str
+    amount: Money | None
+    amount_usd: str | None
+    investors: list[InvestorRef]
+    effective_date: dt.date
+    event_id: uuid.UUID
+    post_money_valuation: Money | None = None
+
+
+class Approval(Struct, frozen=True, kw_only=True):
+    """The current status of one approval (jurisdiction and scope)."""
+
+    jurisdiction: str
+    authority: str
+    scope: str
+    status: str
+    product: str | None
+    effective_date: dt.date
+    event_id: uuid.UUID
+
+
+class Restriction(Struct, frozen=True, kw_only=True):
+    """An export rule in force that restricts the company, and why."""
+
+    rule_id: str
+    title: str
+    authority: str
+    restricted_items: list[str]
+    effective_date: dt.date
+    reason: str
+
+
+class CompanyState(Struct, frozen=True, kw_only=True):
+    """Everything known about a company on ``as_of`` as the ledger said at ``known_at``."""
+
+    company_id: str
+    name: str | None
+    jurisdiction: str | None
+    legal_name: str | None
+    founded_on: dt.date | None
+    valuation: DatedValuation | None
+    rounds: list[Round]
+    total_raised_usd: str
+    investors: list[str]
+    approvals: list[Approval]
+    export_restrictions: list[Restriction]
+
+
+def in_effect_order(facts: Iterable[EffectiveFact], as_of: dt.date) -> list[EffectiveFact]:
+    """Keep the facts effective on or before ``as_of``, in effective-date then position order."""
+    return sorted(
+        (f for f in facts if f.effective_date <= as_of),
+        key=lambda f: (f.effective_date, f.position),
+    )
+
+
+def valuations(facts: Iterable[EffectiveFact]) -> list[DatedValuation]:
+    """Return every valuation reported, in effective-date order.
+
+    A round's post-money valuation is a reported valuation too, dated with the round.
+    """
+    found = []
+    for fact in sorted(facts, key=lambda f: (f.effective_date, f.position)):
+        data = fact.data
+        money, basis = None, None
+        if isinstance(data, ValuationReported):
+            money, basis = data.valuation, data.basis
+        elif isinstance(data, RoundAnnounced) and data.post_money_valuation is not None:
+            money, basis = data.post_money_valuation, "post-money"
+        if money is not None:
+            found.append(
+                DatedValuation(
+                    value=money.value,
+                    currency=money.currency,
+                    effective_date=fact.effective_date,
+                    event_id=fact.event_id,
+                    basis=basis,
+                )
+            )
+    return found
+
+
+def company_state(
+    company_id: str,
+    facts: Iterable[EffectiveFact],
+    rules: Iterable[RuleState],
+    as_of: dt.date,
+) -> CompanyState | None:
+    """Fold a company's facts into its state on ``as_of``; None if nothing is known by then."""
+    ordered = in_effect_order(facts, as_of)
+    if not ordered:
+        return None
+    registered: CompanyRegistered | None = None
+    rounds: list[Round] = []
+    approvals: dict[tuple[str, str], Approval] = {}
+    for fact in ordered:
+        data = fact.data
+        if isinstance(data, CompanyRegistered):
+            registered = data
+        elif isinstance(data, RoundAnnounced):
+            rounds.append(_round(fact, data))
+        elif isinstance(data, RegulatoryApproval):
+            approvals[(data.jurisdiction, data.scope)] = _approval(fact, data)
+    history = valuations(ordered)
+    jurisdiction = registered.jurisdiction if registered else None
+    return CompanyState(
+        company_id=company_id,
+        name=registered.name if registered else None,
+        jurisdiction=jurisdiction,
+        legal_name=registered.legal_name if registered else None,
+        founded_on=registered.founded_on if registered else None,
+        valuation=history[-1] if history else None,
+        rounds=rounds,
+        total_raised_usd=_total_usd(rounds),
+        investors=sorted({i.investor_id for r in rounds for i in r.investors}),
+        approvals=sorted(approvals.values(), key=lambda a: (a.jurisdiction, a.scope)),
+        export_restrictions=restrictions(company_id, jurisdiction, rules),
+    )
+
+
+def restrictions(
+    company_id: str, jurisdiction: str | None, rules: Iterable[RuleState]
+) -> list[Restriction]:
+    """Return the rules in force that name the company or target its jurisdiction."""
+    found = []
+    for rule in rules:
+        if company_id in rule.target_entities:
+            reason = "entity"
+        elif jurisdiction is not None and jurisdiction in rule.target_jurisdictions:
+            reason = "jurisdiction"
+        else:
+            continue
+        found.append(
+            Restriction(
+                rule_id=rule.rule_id,
+                title=rule.title,
+                authority=rule.authority,
+                restricted_items=list(rule.restricted_items),
+                effective_date=rule.effective_date,
+                reason=reason,
+            )
+        )
+    return sorted(found, key=lambda r: (r.effective_date, r.rule_id))
+
+
+def _round(fact: EffectiveFact, data: RoundAnnounced) -> Round:
+    return Round(
+        round_name=data.round_name,
+        amount=data.amount,
+        amount_usd=data.amount_usd,
+        investors=list(data.investors),
+        effective_date=fact.effective_date,
+        event_id=fact.event_id,
+        post_money_valuation=data.post_money_valuation,
+    )
+
+
+def _approval(fact: EffectiveFact, data: RegulatoryApproval) -> Approval:
+    return Approval(
+        jurisdiction=data.jurisdiction,
+        authority=data.authority,
+        scope=data.scope,
+        status=data.status,
+        product=data.product,
+        effective_date=fact.effective_date,
+        event_id=fact.event_id,
+    )
+
+
+def _total_usd(rounds: Iterable[Round]) -> str:
+    """Sum the reported USD figures: no exchange rate is ever made up.
+
+    A round in USD counts its own amount; another currency counts its reported ``amount_usd``;
+    a round with neither (undisclosed, or no USD figure reported) counts nothing. Decimal
+    addition is exact, so the sum is exactly the sum of the reported strings.
+    """
+    total = Decimal(0)
+    for r in rounds:
+        if r.amount is not None and r.amount.currency == "USD":
+            total += Decimal(r.amount.value)
+        elif r.amount_usd is not None:
+            total += Decimal(r.amount_usd)
+    return format(total, "f")

@@ -1,0 +1,104 @@
+"""What the ledger said at an instant: facts with their corrections and retractions applied.
+
+The rules, in the order events were recorded (position order), ignoring every event recorded
+after ``known_at``:
+
+- a fact enters with its payload and effective date;
+- a correction replaces the payload of the fact it amends (directly, or through the correction
+  it targets) and, when it gives one, its effective date; the latest correction wins;
+- a retraction of a fact removes the fact, whatever corrections it had;
+- a retraction of a correction withdraws that correction only: the fact reads as if the
+  correction had never been recorded (the corrections before and after it still apply).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import msgspec
+
+from events.vocabulary import PAYLOAD_TYPES, EventCorrected, EventRetracted, Fact
+
+CORRECTED = "event_corrected"
+RETRACTED = "event_retracted"
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    """An event as the folds need it: the payload decoded, the times that order it."""
+
+    event_id: uuid.UUID
+    type: str
+    position: int
+    recorded_at: dt.datetime
+    effective_date: dt.date
+    data: Fact
+
+
+@dataclass(frozen=True, slots=True)
+class EffectiveFact:
+    """A fact as it reads after its amendments."""
+
+    event_id: uuid.UUID
+    type: str
+    position: int
+    effective_date: dt.date
+    data: Fact
+    corrected_by: tuple[uuid.UUID, ...] = ()
+
+
+@dataclass(slots=True)
+class _Chain:
+    original: LoggedEvent
+    corrections: list[tuple[uuid.UUID, Fact, dt.date | None]] = field(default_factory=list)
+    withdrawn: set[uuid.UUID] = field(default_factory=set)
+    retracted: bool = False
+
+
+def decode_payload(event_type: str, data: bytes | str) -> Fact:
+    """Decode a stored payload of ``event_type``."""
+    result: Fact = msgspec.json.decode(data, type=PAYLOAD_TYPES[event_type])
+    return result
+
+
+def effective_facts(events: Iterable[LoggedEvent], known_at: dt.datetime) -> list[EffectiveFact]:
+    """Return the facts as known at ``known_at``, amended, in position order of the originals."""
+    chains: dict[uuid.UUID, _Chain] = {}
+    root_of: dict[uuid.UUID, uuid.UUID] = {}  # correction id -> the fact it amends
+    for event in sorted(events, key=lambda e: e.position):
+        if event.recorded_at > known_at:
+            continue
+        data = event.data
+        if isinstance(data, EventCorrected):
+            root = root_of.get(data.target_event_id, data.target_event_id)
+            chain = chains.get(root)
+            if chain is None:
+                continue  # its target is not known yet at this instant
+            payload = msgspec.convert(data.data, type(chain.original.data))
+            chain.corrections.append((event.event_id, payload, data.effective_date))
+            root_of[event.event_id] = root
+        elif isinstance(data, EventRetracted):
+            target = data.target_event_id
+            if target in chains:
+                chains[target].retracted = True
+            elif target in root_of:
+                chains[root_of[target]].withdrawn.add(target)
+        else:
+            chains[event.event_id] = _Chain(event)
+    return [_amended(chain) for chain in chains.values() if not chain.retracted]
+
+
+def _amended(chain: _Chain) -> EffectiveFact:
+    fact = chain.original
+    data, effective_date, applied = fact.data, fact.effective_date, []
+    for correction_id, payload, new_date in chain.corrections:
+        if correction_id in chain.withdrawn:
+            continue
+        data, effective_date = payload, new_date or effective_date
+        applied.append(correction_id)
+    return EffectiveFact(
+        fact.event_id, fact.type, fact.position, effective_date, data, tuple(applied)
+    )
