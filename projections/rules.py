@@ -1,4 +1,4 @@
-"""Export rules in force on a date: each rule's latest change effective by then, if not rescinded."""
+"""Export rules in force on a date: the latest change effective by then, unless a rescission."""
 
 from __future__ import annotations
 
