@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from events import store
+from events import commit
 from events.errors import LedgerError, OverloadedError, StoreUnavailableError
 from events.planning import Outcome, plan_request
 from events.records import PreparedEvent
@@ -53,6 +53,7 @@ class GroupCommitter:
     ) -> None:
         self._pool = pool
         self._answer_within = answer_within
+        self._conn: asyncpg.pool.PoolConnectionProxy | None = None
         self._max_group_events = max_group_events
         self._queue: asyncio.Queue[_Request | None] = asyncio.Queue(max_queue)
         self._task: asyncio.Task[None] | None = None
@@ -85,15 +86,9 @@ class GroupCommitter:
             self._queue.put_nowait(request)
         except asyncio.QueueFull:
             raise OverloadedError("too many appends are waiting; retry shortly") from None
-        try:
-            # shield: a caller that gives up must not cancel the outcome for the writer task
-            async with asyncio.timeout(self._answer_within):
-                return await asyncio.shield(request.future)
-        except TimeoutError:
-            raise StoreUnavailableError(
-                "the append was not confirmed in time and may still be committed; "
-                "retry with the same event_id to learn its outcome"
-            ) from None
+        # Every request is answered by the writer: a database that hangs makes its statements
+        # time out (the pool's command timeout), which fails the group with a 503.
+        return await request.future
 
     async def _run(self) -> None:
         stopping = False
@@ -110,6 +105,7 @@ class GroupCommitter:
                 group.append(item)
                 count += len(item.events)
             await self._commit(group)
+        await self._release()
 
     async def _commit(self, group: list[_Request]) -> None:
         outcomes: list[Outcome | LedgerError]
@@ -117,6 +113,7 @@ class GroupCommitter:
             outcomes = await self._commit_group(group)
         except Exception as exc:  # the database failed: nothing in this group was appended
             log.warning("append transaction failed: %s", exc)
+            await self._release()
             error = StoreUnavailableError(
                 f"the append could not be committed ({type(exc).__name__})"
             )
@@ -130,23 +127,34 @@ class GroupCommitter:
                 request.future.set_result(outcome)
 
     async def _commit_group(self, group: list[_Request]) -> list[Outcome | LedgerError]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            state = await store.lock_head(conn)
-            ids = {e.event_id for r in group for e in r.events if e.client_chose_id}
-            ids |= {e.target_event_id for r in group for e in r.events if e.target_event_id}
-            if ids:
-                await store.load_known(conn, ids, state)
-            streams = {e.stream for r in group for e in r.events if e.stream is not None}
-            streams |= {
-                state.known[e.target_event_id].stream
-                for r in group
-                for e in r.events
-                if e.target_event_id in state.known
-            }
-            await store.load_versions(conn, streams, state)
-            outcomes = [plan_request(r.events, r.is_batch, state) for r in group]
-            if state.rows:
-                await store.write_rows(conn, state)
+        conn = await self._connection()
+        events = [e for r in group for e in r.events]
+        ids = {e.event_id for e in events if e.client_chose_id}
+        ids.update(e.target_event_id for e in events if e.target_event_id is not None)
+        streams = {e.stream for e in events if e.stream is not None}
+        # Optimistic: plan against an unlocked snapshot, write if the head has not moved.
+        state = await commit.snapshot(conn, ids, streams)
+        seen_position = state.position
+        outcomes = [plan_request(r.events, r.is_batch, state) for r in group]
+        if state.rows and not await commit.write_if_unchanged(conn, state, seen_position):
+            # Another process appended in between: plan again holding the head's lock.
+            async with conn.transaction():
+                state = await commit.lock_head(conn)
+                await commit.load(conn, ids, streams, state)
+                outcomes = [plan_request(r.events, r.is_batch, state) for r in group]
+                if state.rows:
+                    await commit.write_rows(conn, state)
         self.groups_committed += 1
         self.last_group = GroupStats(len(group), len(state.rows))
         return outcomes
+
+    async def _connection(self) -> asyncpg.pool.PoolConnectionProxy:
+        """Return the writer's own connection, held across groups (no pool wait per group)."""
+        if self._conn is None or self._conn.is_closed():
+            self._conn = await self._pool.acquire(timeout=self._answer_within)
+        return self._conn
+
+    async def _release(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await self._pool.release(conn)

@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await conn.close()
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
-        pool = await create_pool(url, settings.pool_size)
+        pool = await create_pool(url, settings.pool_size, settings.request_timeout_seconds)
         keys = KeyCache(pool)
         await keys.start(url)
         committer = GroupCommitter(

@@ -39,9 +39,11 @@ def database_url(settings: Settings) -> str:
 _embedded: list[Any] = []  # keeps the embedded server handle alive for the process
 
 
-async def create_pool(url: str, size: int) -> asyncpg.Pool:
-    """Open a connection pool."""
-    pool = await asyncpg.create_pool(url, min_size=min(2, size), max_size=size, command_timeout=30)
+async def create_pool(url: str, size: int, command_timeout: float = 30.0) -> asyncpg.Pool:
+    """Open a connection pool whose statements give up after ``command_timeout`` seconds."""
+    pool = await asyncpg.create_pool(
+        url, min_size=min(2, size), max_size=size, command_timeout=command_timeout
+    )
     assert pool is not None
     return pool
 
