@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -25,9 +26,11 @@ def canonical_json(value: Any) -> str:
     return _canonical.encode(value).decode()
 
 
+@lru_cache(maxsize=256)  # a group's events share one recorded_at
 def format_instant(instant: dt.datetime) -> str:
     """Format an instant as RFC 3339 in UTC with microseconds, the ledger's one spelling."""
-    return instant.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    text = instant.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    return text.removesuffix("+00:00") + "Z"
 
 
 def event_bytes(

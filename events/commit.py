@@ -86,7 +86,9 @@ _WRITE = f"""
 """
 
 
-async def snapshot(conn: Connection, ids: Iterable[uuid.UUID], streams: Iterable[str]) -> GroupState:
+async def snapshot(
+    conn: Connection, ids: Iterable[uuid.UUID], streams: Iterable[str]
+) -> GroupState:
     """Read, without locking, everything a group needs to be planned."""
     rows = await conn.fetch(_SNAPSHOT, list(ids), list(streams))
     (head,) = (row for row in rows if row["kind"] == "head")
@@ -146,7 +148,11 @@ async def _absorb(conn: Connection, rows: list[asyncpg.Record], state: GroupStat
                     more_ids.add(row["target_event_id"])
         more_ids -= state.known.keys()
         more_streams -= state.versions.keys()
-        rows = await conn.fetch(_LOAD, list(more_ids), list(more_streams)) if more_ids or more_streams else []
+        rows = (
+            await conn.fetch(_LOAD, list(more_ids), list(more_streams))
+            if more_ids or more_streams
+            else []
+        )
     _resolve_root_types(corrections, state)
 
 
@@ -196,4 +202,3 @@ def _arguments(state: GroupState) -> list[object]:
         state.position,
         state.hash,
     ]
-

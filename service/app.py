@@ -15,9 +15,10 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from events.migrate import migrate
 from events.writer import GroupCommitter
-from service.auth import require_scope
+from service.auth import ScopeCheck
 from service.database import create_pool, database_url
 from service.keys import KeyCache
+from service.notifications import Listener
 from service.problems import problem_details_plugin, unexpected_error
 from service.routes.events import EventsController
 from service.routes.health import health
@@ -42,8 +43,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
         pool = await create_pool(url, settings.pool_size, settings.request_timeout_seconds)
+        listener = Listener(url)
         keys = KeyCache(pool)
-        await keys.start(url)
+        keys.listen(listener)
+        listener.start()
         committer = GroupCommitter(
             pool,
             max_queue=settings.append_queue_limit,
@@ -56,13 +59,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             # In-flight and queued appends are committed and answered before the pool closes.
             await committer.stop()
-            await keys.stop()
+            await listener.stop()
             await pool.close()
 
     return Litestar(
         route_handlers=[EventsController, LedgerController, health],
         lifespan=[lifespan],
-        guards=[require_scope],
+        middleware=[ScopeCheck()],
         plugins=[problem_details_plugin()],
         exception_handlers={Exception: unexpected_error},
         request_max_body_size=settings.max_body_bytes,

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from service.notifications import Listener
+
 log = logging.getLogger(__name__)
 
 SCOPES = ("events:write", "events:read", "webhooks:manage", "admin")
@@ -87,12 +89,18 @@ async def list_keys(conn: asyncpg.Connection) -> list[ApiKey]:
 
 async def revoke_key(conn: asyncpg.Connection, key_id: str) -> None:
     """Revoke a key and tell every running process to forget it at once."""
-    status = await conn.execute(
-        "UPDATE api_keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL", key_id
+    # One statement: the notification is sent exactly when, and only if, the revocation commits.
+    revoked = await conn.fetchrow(
+        """WITH revoked AS (
+               UPDATE api_keys SET revoked_at = now()
+               WHERE key_id = $1 AND revoked_at IS NULL RETURNING key_id
+           )
+           SELECT pg_notify($2, key_id) FROM revoked""",
+        key_id,
+        KEYS_CHANNEL,
     )
-    if status == "UPDATE 0":
+    if revoked is None:
         raise KeyRequestError(f"no active key {key_id!r}")
-    await conn.execute("SELECT pg_notify($1, $2)", KEYS_CHANNEL, key_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,33 +113,25 @@ class _Entry:
 class KeyCache:
     """Answers "which scopes does this token have?" from memory, loading keys on first use.
 
-    Revocations arrive by NOTIFY and drop the key at once; entries also expire after
-    ``ttl`` seconds, so a lost notification delays a revocation by at most that long.
+    A revocation is announced by NOTIFY and drops the key from every running process's cache
+    as soon as the notification arrives (milliseconds). Entries also expire after ``ttl``
+    seconds, and the whole cache is cleared whenever the notification connection is
+    re-established, so a lost notification delays a revocation by at most ``ttl``.
     """
 
-    def __init__(self, pool: asyncpg.Pool, ttl: float = 30.0) -> None:
+    def __init__(self, pool: asyncpg.Pool, ttl: float = 5.0) -> None:
         self._pool = pool
         self._ttl = ttl
         self._entries: dict[str, _Entry] = {}
-        self._listener: asyncpg.Connection | None = None
 
-    async def start(self, url: str) -> None:
-        """Listen for revocations on a dedicated connection."""
-        try:
-            self._listener = await asyncpg.connect(url)
-            await self._listener.add_listener(KEYS_CHANNEL, self._on_revoked)
-        except (OSError, asyncpg.PostgresError) as exc:
-            log.warning("cannot listen for key revocations (%s); relying on expiry", exc)
+    def listen(self, listener: Listener) -> None:
+        """Follow revocations announced on ``listener``."""
+        listener.subscribe(KEYS_CHANNEL, self.forget)
+        listener.on_connect(self._entries.clear)
 
-    async def stop(self) -> None:
-        """Stop listening."""
-        if self._listener is not None:
-            await self._listener.close()
-            self._listener = None
-
-    def _on_revoked(self, *args: object) -> None:
-        key_id = args[-1]
-        self._entries.pop(str(key_id), None)
+    def forget(self, key_id: str) -> None:
+        """Drop a key from the cache; the next request with it reloads it."""
+        self._entries.pop(key_id, None)
 
     async def scopes_of(self, token: str) -> frozenset[str] | None:
         """Return the token's scopes, or None when it is not a valid, unrevoked token."""

@@ -17,7 +17,6 @@ from events.writer import GroupCommitter
 from service.auth import SCOPE_OPT
 from service.problems import problem
 
-
 MAX_POSITION = 2**63 - 1  # bigint
 MAX_VERSION = 2**31 - 1  # integer
 
@@ -61,7 +60,9 @@ class EventsController(Controller):
     async def read(
         self,
         request: Request[Any, Any, Any],
-        after: Annotated[int, QueryParameter(ge=0, le=MAX_POSITION, description="position to read after")] = 0,
+        after: Annotated[
+            int, QueryParameter(ge=0, le=MAX_POSITION, description="position to read after")
+        ] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
         type_: Annotated[
             list[str] | None, QueryParameter(name="type", description="event types to include")
