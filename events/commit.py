@@ -14,15 +14,20 @@ How a group is appended without holding the lock across round trips (the optimis
 1. ``snapshot`` reads, in one statement and without locking, the head, the database clock,
    the events the group names (idempotent retries, targets of amendments) and the versions of
    the streams it touches. The group is planned in Python against that snapshot.
-2. ``write_if_unchanged`` is one autocommit statement: it updates the head only where its
-   position is still the one the snapshot saw, and inserts the rows only if that update took
-   place. The UPDATE waits for any concurrent holder of the row and re-checks the condition
-   on the row's latest version, so if another process appended in between, nothing is
-   written. Every append moves the head, so an unchanged head proves the snapshot was still
-   current when the rows went in.
+2. ``write_if_unchanged`` is one autocommit statement: it moves the head only if its
+   position and hash are still the ones the group was planned on, and inserts the rows only
+   if the head moved. The UPDATE waits for any concurrent holder of the row and decides on
+   the row's latest version, so if another process appended in between, nothing is written.
+   Every append moves the head and the hash covers the whole chain, so a head that is still
+   the planned one proves that the snapshot was current when the rows went in.
 
-When the head did move (several processes appending to one database), the group is planned
-again under the lock (``lock_head`` then ``load`` in one transaction), which always succeeds.
+The writer (events/writer.py) may send a group's write while the previous group's write is
+still committing: the group was planned on top of the previous one, and its UPDATE waits on
+the head row until the previous commit and then finds exactly the head it expects.
+
+When the head did move otherwise (several processes appending to one database), the group is
+planned again under the lock (``lock_head`` then ``load`` in one transaction), which always
+succeeds.
 """
 
 from __future__ import annotations
@@ -67,15 +72,22 @@ _INSERT = """
          AS u(p, i, s, v, t, d, src, dat, meta, tgt, h)
 """
 
+# The UPDATE matches the head row whatever its content, so it always waits for a concurrent
+# holder and then sees the row's latest version: a condition in its WHERE clause would be
+# tested against this statement's snapshot and could skip the row without waiting. The
+# condition is therefore in the SET, and RETURNING says whether the head moved.
 _WRITE_IF_UNCHANGED = f"""
     WITH head AS (
-        UPDATE ledger_head SET position = $13, hash = $14, recorded_at = $12
-        WHERE singleton AND position = $15
-        RETURNING position
+        UPDATE ledger_head SET
+            position = CASE WHEN position = $15 AND hash = $16 THEN $13 ELSE position END,
+            hash = CASE WHEN position = $15 AND hash = $16 THEN $14 ELSE hash END,
+            recorded_at = CASE WHEN position = $15 AND hash = $16 THEN $12 ELSE recorded_at END
+        WHERE singleton
+        RETURNING position = $13 AND hash = $14 AS moved
     ), inserted AS (
-        {_INSERT} WHERE EXISTS (SELECT FROM head)
+        {_INSERT} WHERE EXISTS (SELECT FROM head WHERE moved)
     )
-    SELECT pg_notify('ledger_events', position::text) FROM head
+    SELECT pg_notify('ledger_events', $13::text) FROM head WHERE moved
 """
 
 _WRITE = f"""
@@ -174,9 +186,10 @@ def _resolve_root_types(corrections: dict[uuid.UUID, uuid.UUID], state: GroupSta
         )
 
 
-async def write_if_unchanged(conn: Connection, state: GroupState, seen_position: int) -> bool:
-    """Append the planned rows if the head is still at ``seen_position``; say whether it was."""
-    return await conn.fetchrow(_WRITE_IF_UNCHANGED, *_arguments(state), seen_position) is not None
+async def write_if_unchanged(conn: Connection, state: GroupState, seen: tuple[int, bytes]) -> bool:
+    """Append the planned rows if the head is still ``seen`` (position, hash); say if it was."""
+    row = await conn.fetchrow(_WRITE_IF_UNCHANGED, *_arguments(state), *seen)
+    return row is not None
 
 
 async def write_rows(conn: Connection, state: GroupState) -> None:

@@ -79,6 +79,27 @@ class GroupState:
     versions: dict[str, int]
     rows: list[Row] = field(default_factory=list)
 
+    @property
+    def head(self) -> tuple[int, bytes]:
+        """Return the head this state stands on: position and hash."""
+        return self.position, self.hash
+
+    def stack_on(self, previous: GroupState) -> None:
+        """Plan on top of ``previous``, a group whose write may not have committed yet.
+
+        The snapshot this state was read from may predate that write, so the previous group's
+        head, its events and the versions of its streams replace what the snapshot says.
+        A snapshot already past the previous group (another process appended since) is left
+        alone: the conditional write will notice and the group is planned again.
+        """
+        if self.position > previous.position:
+            return
+        self.position, self.hash = previous.position, previous.hash
+        self.recorded_at = max(self.recorded_at, previous.recorded_at)
+        for row in previous.rows:
+            self.known[row.event_id] = previous.known[row.event_id]
+            self.versions[row.stream] = previous.versions[row.stream]
+
 
 def fingerprint(
     type: str, effective_date: dt.date, source: str, data: str, metadata: str | None

@@ -1,11 +1,17 @@
-"""Group commit: one task per process drains the append queue into one transaction at a time.
+"""Group commit: one task per process drains the append queue into groups, two in flight.
 
-Serialised appends (events/store.py) cap one-event transactions at a few thousand per second,
+Serialised appends (events/commit.py) cap one-event transactions at a few thousand per second,
 because every transaction waits for the previous one's commit. So requests do not open
 transactions themselves: they queue their prepared events, and a single task takes everything
-queued so far, plans each request on its own (a conflict fails only that request), writes all
-accepted events in one INSERT and one commit, and only then answers each caller. Nothing is
-acknowledged before its commit returns.
+queued so far, plans each request on its own (a conflict fails only that request) and writes
+all accepted events in one statement. Nothing is acknowledged before its commit returns.
+
+Two groups are in flight at once: while one group's write waits for its commit to reach the
+disk, the next group is read, planned on top of it (``GroupState.stack_on``) and sent on a
+second connection, where PostgreSQL holds it on the head row until the first commits. A
+group is answered only after the group before it is final, and when the group it was stacked
+on did not commit as planned, it is planned again under the lock. So speculation never shows:
+every answer describes what is committed.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import asyncpg
 
 from events import commit
 from events.errors import LedgerError, OverloadedError, StoreUnavailableError
-from events.planning import Outcome, plan_request
+from events.planning import GroupState, Outcome, plan_request
 from events.records import PreparedEvent
 
 log = logging.getLogger(__name__)
@@ -41,6 +47,20 @@ class GroupStats:
     events: int
 
 
+@dataclass(slots=True)
+class _Flight:
+    """A planned group on its way to the database."""
+
+    group: list[_Request]
+    state: GroupState
+    outcomes: list[Outcome | LedgerError]
+    seen: tuple[int, bytes]
+    stacked: bool
+    turn: int
+    conn: asyncpg.pool.PoolConnectionProxy
+    done: asyncio.Task[bool] | None = None
+
+
 class GroupCommitter:
     """Accept appends from any task; commit them in groups from one task."""
 
@@ -53,7 +73,8 @@ class GroupCommitter:
     ) -> None:
         self._pool = pool
         self._answer_within = answer_within
-        self._conn: asyncpg.pool.PoolConnectionProxy | None = None
+        self._conns: list[asyncpg.pool.PoolConnectionProxy | None] = [None, None]
+        self._turn = 0
         self._max_group_events = max_group_events
         self._queue: asyncio.Queue[_Request | None] = asyncio.Queue(max_queue)
         self._task: asyncio.Task[None] | None = None
@@ -91,33 +112,127 @@ class GroupCommitter:
         return await request.future
 
     async def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = await self._queue.get()
-            if first is None:
+        previous: _Flight | None = None
+        before_previous: _Flight | None = None
+        while True:
+            group = await self._take()
+            if not group:
                 break
-            group, count = [first], len(first.events)
-            while count < self._max_group_events and not self._queue.empty():
-                item = self._queue.get_nowait()
-                if item is None:
-                    stopping = True
-                    break
-                group.append(item)
-                count += len(item.events)
-            await self._commit(group)
-        await self._release()
+            if before_previous is not None and before_previous.done is not None:
+                # Its connection is the one this group will use. If it did not hold, the
+                # previous group (stacked on it) will not either: wait for that one too,
+                # rather than stack on it, so that one miss does not cascade.
+                if not await before_previous.done and previous and previous.done:
+                    await previous.done
+            flight = await self._plan(group, previous)
+            if flight is None:
+                continue
+            flight.done = asyncio.create_task(self._finish(flight, previous))
+            before_previous, previous = previous, flight
+        if previous is not None and previous.done is not None:
+            await previous.done
+        for i in range(len(self._conns)):
+            await self._release(i)
 
-    async def _commit(self, group: list[_Request]) -> None:
-        outcomes: list[Outcome | LedgerError]
+    async def _take(self) -> list[_Request]:
+        first = await self._queue.get()
+        if first is None:
+            return []
+        group, count = [first], len(first.events)
+        while count < self._max_group_events and not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is None:
+                self._queue.put_nowait(None)  # stop after this group
+                break
+            group.append(item)
+            count += len(item.events)
+        return group
+
+    async def _plan(self, group: list[_Request], previous: _Flight | None) -> _Flight | None:
+        """Read and plan a group, stacked on ``previous`` while that one is not final."""
+        turn = self._turn
+        self._turn = 1 - turn
+        # Decided before reading: a predecessor that finishes while we read may or may not be
+        # in the snapshot, and stacking on it is right in both cases (see GroupState.stack_on).
+        stacked = previous is not None and previous.done is not None and not previous.done.done()
         try:
-            outcomes = await self._commit_group(group)
-        except Exception as exc:  # the database failed: nothing in this group was appended
-            log.warning("append transaction failed: %s", exc)
-            await self._release()
-            error = StoreUnavailableError(
-                f"the append could not be committed ({type(exc).__name__})"
-            )
-            outcomes = [error] * len(group)
+            conn = await self._connection(turn)
+            events = [e for r in group for e in r.events]
+            ids = {e.event_id for e in events if e.client_chose_id}
+            ids.update(e.target_event_id for e in events if e.target_event_id is not None)
+            streams = {e.stream for e in events if e.stream is not None}
+            state = await commit.snapshot(conn, ids, streams)
+        except Exception as exc:
+            await self._fail(group, exc, turn)
+            return None
+        if stacked:
+            assert previous is not None
+            state.stack_on(previous.state)
+        seen = state.head
+        outcomes: list[Outcome | LedgerError] = [
+            plan_request(r.events, r.is_batch, state) for r in group
+        ]
+        return _Flight(group, state, outcomes, seen, stacked, turn, conn)
+
+    async def _finish(self, flight: _Flight, previous: _Flight | None) -> bool:
+        """Write a planned group, wait for its predecessor, then answer; say if the plan held."""
+        try:
+            return await self._write_and_answer(flight, previous)
+        except Exception as exc:  # the database failed: this group's outcome is unknown
+            self._answer(flight.group, [_unavailable(exc)] * len(flight.group))
+            await self._release(flight.turn)
+            return False
+
+    async def _write_and_answer(self, flight: _Flight, previous: _Flight | None) -> bool:
+        state = flight.state
+        written: bool | Exception = True
+        if state.rows:
+            try:
+                written = await commit.write_if_unchanged(flight.conn, state, flight.seen)
+            except Exception as exc:
+                written = exc
+        # Answers go out in group order, so a group that repeats its predecessor's events is
+        # never acknowledged before that predecessor is.
+        held_before = await previous.done if previous and previous.done else True
+        if isinstance(written, Exception):
+            raise written
+        if not written and flight.stacked and held_before:
+            # Our write can reach the head row before the predecessor's does, and then finds
+            # the head not yet where it was planned; now that the predecessor is in, try again.
+            written = await commit.write_if_unchanged(flight.conn, state, flight.seen)
+        # A conditional write that took place proves the head was exactly the one planned on
+        # (the hash covers the whole chain), so the plan was right. With nothing to write, the
+        # plan was right unless it was stacked on a predecessor that did not hold.
+        if written if state.rows else (held_before or not flight.stacked):
+            self._record(flight)
+            return True
+        # Planned on a head that did not hold: plan again, now under the lock.
+        flight.outcomes = await self._plan_locked(flight)
+        self._record(flight)
+        return False
+
+    async def _plan_locked(self, flight: _Flight) -> list[Outcome | LedgerError]:
+        events = [e for r in flight.group for e in r.events]
+        ids = {e.event_id for e in events if e.client_chose_id}
+        ids.update(e.target_event_id for e in events if e.target_event_id is not None)
+        streams = {e.stream for e in events if e.stream is not None}
+        conn = flight.conn
+        async with conn.transaction():
+            state = await commit.lock_head(conn)
+            await commit.load(conn, ids, streams, state)
+            outcomes = [plan_request(r.events, r.is_batch, state) for r in flight.group]
+            if state.rows:
+                await commit.write_rows(conn, state)
+        flight.state = state
+        return outcomes
+
+    def _record(self, flight: _Flight) -> None:
+        self.groups_committed += 1
+        self.last_group = GroupStats(len(flight.group), len(flight.state.rows))
+        self._answer(flight.group, flight.outcomes)
+
+    @staticmethod
+    def _answer(group: list[_Request], outcomes: list[Outcome | LedgerError]) -> None:
         for request, outcome in zip(group, outcomes, strict=True):
             if request.future.done():  # the caller went away; its events stand if committed
                 continue
@@ -126,35 +241,27 @@ class GroupCommitter:
             else:
                 request.future.set_result(outcome)
 
-    async def _commit_group(self, group: list[_Request]) -> list[Outcome | LedgerError]:
-        conn = await self._connection()
-        events = [e for r in group for e in r.events]
-        ids = {e.event_id for e in events if e.client_chose_id}
-        ids.update(e.target_event_id for e in events if e.target_event_id is not None)
-        streams = {e.stream for e in events if e.stream is not None}
-        # Optimistic: plan against an unlocked snapshot, write if the head has not moved.
-        state = await commit.snapshot(conn, ids, streams)
-        seen_position = state.position
-        outcomes = [plan_request(r.events, r.is_batch, state) for r in group]
-        if state.rows and not await commit.write_if_unchanged(conn, state, seen_position):
-            # Another process appended in between: plan again holding the head's lock.
-            async with conn.transaction():
-                state = await commit.lock_head(conn)
-                await commit.load(conn, ids, streams, state)
-                outcomes = [plan_request(r.events, r.is_batch, state) for r in group]
-                if state.rows:
-                    await commit.write_rows(conn, state)
-        self.groups_committed += 1
-        self.last_group = GroupStats(len(group), len(state.rows))
-        return outcomes
+    async def _fail(self, group: list[_Request], exc: Exception, turn: int) -> None:
+        self._answer(group, [_unavailable(exc)] * len(group))
+        await self._release(turn)
 
-    async def _connection(self) -> asyncpg.pool.PoolConnectionProxy:
-        """Return the writer's own connection, held across groups (no pool wait per group)."""
-        if self._conn is None or self._conn.is_closed():
-            self._conn = await self._pool.acquire(timeout=self._answer_within)
-        return self._conn
+    async def _connection(self, turn: int) -> asyncpg.pool.PoolConnectionProxy:
+        """Return one of the writer's two connections, held across groups."""
+        conn = self._conns[turn]
+        if conn is None or conn.is_closed():
+            conn = await self._pool.acquire(timeout=self._answer_within)
+            self._conns[turn] = conn
+        return conn
 
-    async def _release(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
+    async def _release(self, turn: int) -> None:
+        conn, self._conns[turn] = self._conns[turn], None
+        if conn is not None:
             await self._pool.release(conn)
+
+
+def _unavailable(exc: BaseException) -> StoreUnavailableError:
+    log.warning("append failed: %s", exc)
+    return StoreUnavailableError(
+        f"the append could not be confirmed ({type(exc).__name__}); it may or may not have been "
+        "committed: retry with the same event_id to learn which"
+    )
