@@ -74,7 +74,6 @@ class GroupCommitter:
         self._pool = pool
         self._answer_within = answer_within
         self._conns: list[asyncpg.pool.PoolConnectionProxy | None] = [None, None]
-        self._turn = 0
         self._max_group_events = max_group_events
         self._queue: asyncio.Queue[_Request | None] = asyncio.Queue(max_queue)
         self._task: asyncio.Task[None] | None = None
@@ -118,12 +117,17 @@ class GroupCommitter:
             group = await self._take()
             if not group:
                 break
-            if before_previous is not None and before_previous.done is not None:
-                # Its connection is the one this group will use. If it did not hold, the
-                # previous group (stacked on it) will not either: wait for that one too,
-                # rather than stack on it, so that one miss does not cascade.
-                if not await before_previous.done and previous and previous.done:
-                    await previous.done
+            # The group before the previous one must be final: its connection is the one this
+            # group will use. If it did not hold, the previous group (stacked on it) will not
+            # either: wait for that one too, rather than stack on it, so a miss cannot cascade.
+            if (
+                before_previous is not None
+                and before_previous.done is not None
+                and not await before_previous.done
+                and previous is not None
+                and previous.done is not None
+            ):
+                await previous.done
             flight = await self._plan(group, previous)
             if flight is None:
                 continue
@@ -150,8 +154,7 @@ class GroupCommitter:
 
     async def _plan(self, group: list[_Request], previous: _Flight | None) -> _Flight | None:
         """Read and plan a group, stacked on ``previous`` while that one is not final."""
-        turn = self._turn
-        self._turn = 1 - turn
+        turn = 1 - previous.turn if previous is not None else 0  # not the one still writing
         # Decided before reading: a predecessor that finishes while we read may or may not be
         # in the snapshot, and stacking on it is right in both cases (see GroupState.stack_on).
         stacked = previous is not None and previous.done is not None and not previous.done.done()
