@@ -11,7 +11,7 @@ import httpx
 
 from events.integrity import verify_store
 from tests import factories as f
-from tests.support import ServerProcess, Tokens, unique_id
+from tests.support import ServerProcess, Tokens, unique_id, wait_for
 
 
 async def test_cut_connections_lose_no_acknowledged_event(
@@ -38,21 +38,25 @@ async def test_cut_connections_lose_no_acknowledged_event(
                     acknowledged[envelope["event_id"]] = response.json()
                 i += 1
 
+        async def acknowledged_more(count: int) -> None:
+            target = len(acknowledged) + count
+
+            async def reached() -> bool:
+                return len(acknowledged) >= target
+
+            await wait_for(reached, within=30)
+
         tasks = [asyncio.create_task(writer(n)) for n in range(16)]
         admin = await asyncpg.connect(db_url)
         try:
             # when every other connection to the database is cut, three times over
             for _ in range(3):
-                before = len(acknowledged)
-                while len(acknowledged) < before + 50:
-                    await asyncio.sleep(0.005)
+                await acknowledged_more(50)
                 await admin.execute(
                     """SELECT pg_terminate_backend(pid) FROM pg_stat_activity
                        WHERE datname = current_database() AND pid <> pg_backend_pid()"""
                 )
-            after_cuts = len(acknowledged)
-            while len(acknowledged) < after_cuts + 50:  # and the writer recovers by itself
-                await asyncio.sleep(0.005)
+            await acknowledged_more(50)  # and the writer recovers by itself
             stop.set()
             await asyncio.gather(*tasks)
             # then the answers were successes or 503s, never anything else
