@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from events.history import HistoryRow
 from events.vocabulary import PAYLOAD_TYPES, EventCorrected, EventRetracted, Fact
 
 CORRECTED = "event_corrected"
@@ -62,6 +63,21 @@ def decode_payload(event_type: str, data: bytes | str) -> Fact:
     """Decode a stored payload of ``event_type``."""
     result: Fact = msgspec.json.decode(data, type=PAYLOAD_TYPES[event_type])
     return result
+
+
+def logged(rows: Iterable[HistoryRow]) -> list[LoggedEvent]:
+    """Decode stored events for the folds."""
+    return [
+        LoggedEvent(
+            r.event_id,
+            r.type,
+            r.position,
+            r.recorded_at,
+            r.effective_date,
+            decode_payload(r.type, r.data),
+        )
+        for r in rows
+    ]
 
 
 def effective_facts(events: Iterable[LoggedEvent], known_at: dt.datetime) -> list[EffectiveFact]:

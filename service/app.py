@@ -23,6 +23,7 @@ from service.problems import problem_details_plugin, unexpected_error
 from service.routes.events import EventsController
 from service.routes.health import health
 from service.routes.ledger import LedgerController
+from service.routes.queries import QueriesController
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await pool.close()
 
     return Litestar(
-        route_handlers=[EventsController, LedgerController, health],
+        route_handlers=[EventsController, LedgerController, QueriesController, health],
         lifespan=[lifespan],
         middleware=[ScopeCheck()],
         plugins=[problem_details_plugin()],

@@ -1,0 +1,116 @@
+"""Reading what the ledger knew at an instant: streams, export rules and the head, in one go."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+
+from events.store import Connection
+
+RULE_STREAMS = "export-rule:%"
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """One stored event as the folds need it: ids, times and the payload text."""
+
+    event_id: uuid.UUID
+    type: str
+    position: int
+    recorded_at: dt.datetime
+    effective_date: dt.date
+    data: str
+
+
+@dataclass
+class History:
+    """Streams as known at an instant, the export rules, and the log position they reflect."""
+
+    streams: dict[str, list[HistoryRow]] = field(default_factory=dict)
+    rules: list[HistoryRow] = field(default_factory=list)
+    position: int = 0
+
+
+# One statement, so the streams, the rules and the position come from one snapshot. The last
+# position known at an instant is the newest entry of the (recorded_at, position) index at or
+# before it, since recorded_at never decreases in position order.
+_HISTORY = """
+    SELECT 's' AS part, e.stream, e.event_id, e.type, e.position, e.recorded_at,
+           e.effective_date, e.data::text AS data
+    FROM unnest($1::text[]) AS s(stream) JOIN events e ON e.stream = s.stream
+    WHERE e.recorded_at <= $2
+    UNION ALL
+    SELECT 'r', e.stream, e.event_id, e.type, e.position, e.recorded_at, e.effective_date,
+           e.data::text
+    FROM events e
+    WHERE $3 AND e.stream LIKE 'export-rule:%' AND e.recorded_at <= $2
+    UNION ALL
+    (SELECT 'p', NULL, NULL, NULL, e.position, NULL, NULL, NULL FROM events e
+     WHERE e.recorded_at <= $2 ORDER BY e.recorded_at DESC, e.position DESC LIMIT 1)
+"""
+
+
+async def read_history(
+    conn: Connection, streams: Sequence[str], known_at: dt.datetime, with_rules: bool = True
+) -> History:
+    """Return the given streams and (if asked) the export rules as known at ``known_at``."""
+    history = History(streams={stream: [] for stream in streams})
+    for row in await conn.fetch(_HISTORY, list(streams), known_at, with_rules):
+        if row["part"] == "p":
+            history.position = row["position"]
+            continue
+        item = HistoryRow(
+            row["event_id"],
+            row["type"],
+            row["position"],
+            row["recorded_at"],
+            row["effective_date"],
+            row["data"],
+        )
+        if row["part"] == "r":
+            history.rules.append(item)
+        else:
+            history.streams[row["stream"]].append(item)
+    for rows in history.streams.values():
+        rows.sort(key=lambda r: r.position)
+    history.rules.sort(key=lambda r: r.position)
+    return history
+
+
+async def company_streams(conn: Connection, after: str | None, limit: int) -> list[str]:
+    """Return company streams in name order after ``after`` (keyset pagination)."""
+    rows = await conn.fetch(
+        """SELECT stream FROM events
+           WHERE stream_version = 1 AND stream LIKE 'company:%' AND stream > $1
+           ORDER BY stream LIMIT $2""",
+        after or "",
+        limit,
+    )
+    return [row["stream"] for row in rows]
+
+
+async def investor_streams(conn: Connection, investor_id: str, known_at: dt.datetime) -> list[str]:
+    """Return the streams of companies whose rounds (or their corrections) name an investor."""
+    needle = msgspec.json.encode([{"investor_id": investor_id}]).decode()
+    rows = await conn.fetch(
+        """SELECT DISTINCT stream FROM events
+           WHERE recorded_at <= $2 AND (
+                 (type = 'round_announced'
+                  AND ((data::jsonb) -> 'investors') @> $1::jsonb)
+              OR (type = 'event_corrected'
+                  AND ((data::jsonb) -> 'data' -> 'investors') @> $1::jsonb))
+           ORDER BY stream""",
+        needle,
+        known_at,
+    )
+    return [row["stream"] for row in rows]
+
+
+async def head_position(conn: Connection) -> int:
+    """Return the head position of the log."""
+    position: int = await conn.fetchval("SELECT position FROM ledger_head")
+    return position

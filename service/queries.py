@@ -1,0 +1,134 @@
+"""Point-in-time answers: read what the ledger knew at ``known_at``, fold it as of ``as_of``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated
+
+import msgspec
+
+from events.history import History, company_streams, investor_streams, read_history
+from events.store import Connection
+from projections.company import CompanyState, DatedValuation, company_state, valuations
+from projections.rules import RuleState, rules_in_force
+from projections.timeline import EffectiveFact, effective_facts, logged
+from service.problems import problem
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_Instant = Annotated[dt.datetime, msgspec.Meta(tz=True)]
+
+
+def parse_as_of(value: str | None) -> dt.date:
+    """Parse ``as_of`` (a calendar date, default today in UTC) or refuse it naming the field."""
+    if value is None:
+        return dt.datetime.now(dt.UTC).date()
+    try:
+        if not _DATE.match(value):
+            raise ValueError(value)
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise _bad("as_of", f"{value!r} is not a calendar date such as 2023-09-30") from None
+
+
+def parse_known_at(value: str | None) -> dt.datetime:
+    """Parse ``known_at`` (an RFC 3339 instant with offset, default now) or refuse it."""
+    if value is None:
+        return dt.datetime.now(dt.UTC)
+    try:
+        instant: dt.datetime = msgspec.convert(value, _Instant)
+    except msgspec.ValidationError:
+        raise _bad(
+            "known_at",
+            f"{value!r} is not an RFC 3339 instant with an offset, such as 2023-10-21T08:00:00Z",
+        ) from None
+    return instant
+
+
+def _bad(field: str, message: str) -> Exception:
+    return problem(400, f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+def _facts(history: History, stream: str, known_at: dt.datetime) -> list[EffectiveFact]:
+    return effective_facts(logged(history.streams.get(stream, [])), known_at)
+
+
+def _rules(history: History, known_at: dt.datetime, as_of: dt.date) -> list[RuleState]:
+    return rules_in_force(effective_facts(logged(history.rules), known_at), as_of)
+
+
+async def company(
+    conn: Connection, company_id: str, as_of: dt.date, known_at: dt.datetime
+) -> tuple[CompanyState | None, int]:
+    """Return a company's state on ``as_of`` as known at ``known_at``, and the position."""
+    stream = f"company:{company_id}"
+    history = await read_history(conn, [stream], known_at)
+    state = company_state(
+        company_id, _facts(history, stream, known_at), _rules(history, known_at, as_of), as_of
+    )
+    return state, history.position
+
+
+async def company_valuations(
+    conn: Connection, company_id: str, known_at: dt.datetime, as_of: dt.date | None
+) -> tuple[list[DatedValuation] | None, int]:
+    """Return every valuation of a company as known at ``known_at`` (None: company unknown)."""
+    stream = f"company:{company_id}"
+    history = await read_history(conn, [stream], known_at, with_rules=False)
+    facts = _facts(history, stream, known_at)
+    if not facts:
+        return None, history.position
+    found = valuations(facts)
+    if as_of is not None:
+        found = [v for v in found if v.effective_date <= as_of]
+    return found, history.position
+
+
+async def export_rules(
+    conn: Connection, as_of: dt.date, known_at: dt.datetime, target: str | None
+) -> tuple[list[RuleState], int]:
+    """Return the export rules in force on ``as_of`` as known at ``known_at``."""
+    history = await read_history(conn, [], known_at)
+    facts = effective_facts(logged(history.rules), known_at)
+    return rules_in_force(facts, as_of, target), history.position
+
+
+async def companies(
+    conn: Connection, as_of: dt.date, known_at: dt.datetime, after: str | None, limit: int
+) -> tuple[list[CompanyState], int, str | None]:
+    """Return a page of companies known on ``as_of``; the last company id continues it."""
+    streams = await company_streams(conn, f"company:{after}" if after else None, limit)
+    history = await read_history(conn, streams, known_at)
+    rules = _rules(history, known_at, as_of)
+    found = []
+    for stream in streams:
+        company_id = stream.removeprefix("company:")
+        state = company_state(company_id, _facts(history, stream, known_at), rules, as_of)
+        if state is not None:
+            found.append(state)
+    last = streams[-1].removeprefix("company:") if len(streams) == limit else None
+    return found, history.position, last
+
+
+async def portfolio(
+    conn: Connection, investor_id: str, as_of: dt.date, known_at: dt.datetime
+) -> tuple[list[tuple[str, list[str]]] | None, int]:
+    """Return the companies and rounds an investor took part in (None: investor unknown)."""
+    streams = await investor_streams(conn, investor_id, known_at)
+    history = await read_history(conn, streams, known_at, with_rules=False)
+    if not streams:
+        return None, history.position
+    holdings = []
+    for stream in streams:
+        company_id = stream.removeprefix("company:")
+        state = company_state(company_id, _facts(history, stream, known_at), [], as_of)
+        if state is None:
+            continue
+        rounds = [
+            r.round_name
+            for r in state.rounds
+            if any(i.investor_id == investor_id for i in r.investors)
+        ]
+        if rounds:
+            holdings.append((company_id, rounds))
+    return holdings, history.position

@@ -1,0 +1,238 @@
+"""Point-in-time queries: companies, valuations, portfolios and export rules."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get
+from litestar.params import PathParameter, QueryParameter
+from msgspec import Struct
+
+from events.chain import format_instant
+from events.history import head_position
+from events.vocabulary import SLUG_PATTERN
+from projections.company import CompanyState, DatedValuation
+from projections.rules import RuleState
+from service import queries
+from service.auth import SCOPE_OPT
+from service.problems import problem
+
+Slug = Annotated[str, PathParameter(pattern=SLUG_PATTERN)]
+AsOf = Annotated[str | None, QueryParameter(description="a date: facts effective on or before it")]
+KnownAt = Annotated[
+    str | None, QueryParameter(description="an RFC 3339 instant: events recorded by then")
+]
+MinPosition = Annotated[
+    int | None,
+    QueryParameter(ge=0, le=2**63 - 1, description="wait until the ledger has reached it"),
+]
+MIN_POSITION_WAIT_SECONDS = 2.0
+
+
+class Company(CompanyState, frozen=True, kw_only=True):
+    """A company's state with the times it answers for."""
+
+    as_of: dt.date
+    known_at: str
+    position: int
+
+
+class CompanySummary(Struct, frozen=True, kw_only=True):
+    """A company in a list: who it is and its latest valuation."""
+
+    company_id: str
+    name: str | None
+    jurisdiction: str | None
+    valuation: DatedValuation | None
+
+
+class CompanyPage(Struct, frozen=True, kw_only=True):
+    """A page of companies; ``next_after`` continues it, or is null at the end."""
+
+    companies: list[CompanySummary]
+    next_after: str | None
+    as_of: dt.date
+    known_at: str
+    position: int
+
+
+class Valuations(Struct, frozen=True, kw_only=True):
+    """Every valuation of a company, in effective-date order."""
+
+    company_id: str
+    valuations: list[DatedValuation]
+    as_of: dt.date | None
+    known_at: str
+    position: int
+
+
+class Holding(Struct, frozen=True):
+    """The rounds of one company an investor took part in."""
+
+    company_id: str
+    rounds: list[str]
+
+
+class Portfolio(Struct, frozen=True, kw_only=True):
+    """The companies an investor holds, through the rounds it took part in."""
+
+    investor_id: str
+    companies: list[Holding]
+    as_of: dt.date
+    known_at: str
+    position: int
+
+
+class ExportRules(Struct, frozen=True, kw_only=True):
+    """The export rules in force."""
+
+    rules: list[RuleState]
+    as_of: dt.date
+    known_at: str
+    position: int
+
+
+def _instant(value: dt.datetime) -> str:
+    return format_instant(value)
+
+
+class QueriesController(Controller):
+    """The point-in-time read side."""
+
+    opt = {SCOPE_OPT: "events:read"}  # noqa: RUF012 (Litestar's own attribute)
+
+    @get("/companies/{company_id:str}")
+    async def company(
+        self,
+        request: Request[Any, Any, Any],
+        company_id: Slug,
+        as_of: AsOf = None,
+        known_at: KnownAt = None,
+        min_position: MinPosition = None,
+    ) -> Company:
+        """Return a company's state on ``as_of`` as the ledger knew it at ``known_at``."""
+        day, instant = queries.parse_as_of(as_of), queries.parse_known_at(known_at)
+        async with request.app.state.pool.acquire() as conn:
+            await _reach(conn, min_position)
+            state, position = await queries.company(conn, company_id, day, instant)
+        if state is None:
+            raise problem(404, f"the ledger holds no fact about {company_id!r} by {day}")
+        fields = msgspec.structs.asdict(state)
+        return Company(**fields, as_of=day, known_at=_instant(instant), position=position)
+
+    @get("/companies/{company_id:str}/valuations")
+    async def valuations(
+        self,
+        request: Request[Any, Any, Any],
+        company_id: Slug,
+        known_at: KnownAt = None,
+        as_of: AsOf = None,
+        min_position: MinPosition = None,
+    ) -> Valuations:
+        """Return every valuation of a company, in effective-date order."""
+        instant = queries.parse_known_at(known_at)
+        day = queries.parse_as_of(as_of) if as_of is not None else None
+        async with request.app.state.pool.acquire() as conn:
+            await _reach(conn, min_position)
+            found, position = await queries.company_valuations(conn, company_id, instant, day)
+        if found is None:
+            raise problem(404, f"the ledger holds no fact about {company_id!r}")
+        return Valuations(
+            company_id=company_id,
+            valuations=found,
+            as_of=day,
+            known_at=_instant(instant),
+            position=position,
+        )
+
+    @get("/companies")
+    async def companies(
+        self,
+        request: Request[Any, Any, Any],
+        as_of: AsOf = None,
+        known_at: KnownAt = None,
+        after: Annotated[str | None, QueryParameter(pattern=SLUG_PATTERN)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        min_position: MinPosition = None,
+    ) -> CompanyPage:
+        """Return companies known on ``as_of`` in id order, with their latest valuation."""
+        day, instant = queries.parse_as_of(as_of), queries.parse_known_at(known_at)
+        async with request.app.state.pool.acquire() as conn:
+            await _reach(conn, min_position)
+            found, position, last = await queries.companies(conn, day, instant, after, limit)
+        summaries = [
+            CompanySummary(
+                company_id=s.company_id,
+                name=s.name,
+                jurisdiction=s.jurisdiction,
+                valuation=s.valuation,
+            )
+            for s in found
+        ]
+        return CompanyPage(
+            companies=summaries,
+            next_after=last,
+            as_of=day,
+            known_at=_instant(instant),
+            position=position,
+        )
+
+    @get("/investors/{investor_id:str}/portfolio")
+    async def portfolio(
+        self,
+        request: Request[Any, Any, Any],
+        investor_id: Slug,
+        as_of: AsOf = None,
+        known_at: KnownAt = None,
+        min_position: MinPosition = None,
+    ) -> Portfolio:
+        """Return the companies an investor took part in, with the rounds."""
+        day, instant = queries.parse_as_of(as_of), queries.parse_known_at(known_at)
+        async with request.app.state.pool.acquire() as conn:
+            await _reach(conn, min_position)
+            holdings, position = await queries.portfolio(conn, investor_id, day, instant)
+        if holdings is None:
+            raise problem(404, f"no round in the ledger names the investor {investor_id!r}")
+        return Portfolio(
+            investor_id=investor_id,
+            companies=[Holding(c, r) for c, r in holdings],
+            as_of=day,
+            known_at=_instant(instant),
+            position=position,
+        )
+
+    @get("/export-rules")
+    async def export_rules(
+        self,
+        request: Request[Any, Any, Any],
+        as_of: AsOf = None,
+        known_at: KnownAt = None,
+        target_jurisdiction: Annotated[
+            str | None, QueryParameter(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
+        ] = None,
+        min_position: MinPosition = None,
+    ) -> ExportRules:
+        """Return the export rules in force on ``as_of`` as known at ``known_at``."""
+        day, instant = queries.parse_as_of(as_of), queries.parse_known_at(known_at)
+        async with request.app.state.pool.acquire() as conn:
+            await _reach(conn, min_position)
+            rules, position = await queries.export_rules(conn, day, instant, target_jurisdiction)
+        return ExportRules(rules=rules, as_of=day, known_at=_instant(instant), position=position)
+
+
+async def _reach(conn: Any, min_position: int | None) -> None:
+    """Wait (bounded) until the log holds ``min_position``; answers are read from the log."""
+    if min_position is None:
+        return
+    deadline = time.monotonic() + MIN_POSITION_WAIT_SECONDS
+    while await head_position(conn) < min_position:
+        if time.monotonic() >= deadline:
+            raise problem(
+                503,
+                f"the ledger has not reached position {min_position} yet; retry shortly",
+            )
+        await asyncio.sleep(0.02)
