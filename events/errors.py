@@ -71,7 +71,7 @@ class OverloadedError(LedgerError):
 
 
 class StoreUnavailableError(LedgerError):
-    """The database could not be reached; nothing was appended."""
+    """The database could not be reached or did not confirm; the detail says what is known."""
 
     status = 503
     title = "Database unavailable"

@@ -50,13 +50,15 @@ def verify_rows(rows: Iterable[StoredRow], head: tuple[int, bytes] | None = None
 
 
 async def verify_store(
-    conn: Connection, progress: Callable[[int], None] | None = None, chunk: int = 10_000
+    conn: Connection, progress: Callable[[int], None] | None = None, chunk: int = 2_000
 ) -> VerifyReport:
     """Recompute the chain over the whole stored log, reading it in position order."""
+    # The chain is checked up to the head as it was when verification began: events appended
+    # meanwhile are left for the next verification rather than mistaken for a mismatch.
     head_row = await conn.fetchrow("SELECT position, hash FROM ledger_head")
     assert head_row is not None
     previous, expected_position, checked = GENESIS, 1, 0
-    async for row in _stored_rows(conn, chunk):
+    async for row in _stored_rows(conn, chunk, head_row["position"]):
         problem = _check(row, previous, expected_position)
         if problem is not None:
             return _bad(expected_position, problem, checked, previous)
@@ -66,16 +68,17 @@ async def verify_store(
     return _finish(checked, previous, (head_row["position"], bytes(head_row["hash"])))
 
 
-async def _stored_rows(conn: Connection, chunk: int) -> AsyncIterator[StoredRow]:
+async def _stored_rows(conn: Connection, chunk: int, last: int) -> AsyncIterator[StoredRow]:
     after = 0
     while True:
         rows = await conn.fetch(
             """SELECT position, event_id, stream, stream_version, type, schema_version,
                       effective_date, recorded_at, source::text AS source, data::text AS data,
                       metadata::text AS metadata, hash
-               FROM events WHERE position > $1 ORDER BY position LIMIT $2""",
+               FROM events WHERE position > $1 AND position <= $3 ORDER BY position LIMIT $2""",
             after,
             chunk,
+            last,
         )
         if not rows:
             return
@@ -139,7 +142,8 @@ def _finish(checked: int, last: bytes, head: tuple[int, bytes] | None) -> Verify
             checked=checked,
             head_position=checked,
             head_hash=last.hex(),
-            first_bad_position=head[0] if head[0] != checked else checked,
+            # events missing after the last intact one, or the head's own hash is wrong
+            first_bad_position=checked + 1 if head[0] > checked else head[0],
             problem="the recorded head does not match the end of the chain",
         )
     return VerifyReport(intact=True, checked=checked, head_position=checked, head_hash=last.hex())

@@ -1,8 +1,9 @@
-"""Deciding, under the log's lock, what each queued append does: pure logic, no I/O.
+"""Deciding what each queued append does: pure logic, no I/O.
 
-The writer locks the head, loads what the queued requests refer to (their event ids, the
+The writer reads what a group of queued requests refers to (the head, their event ids, the
 targets of corrections, the versions of their streams) and then plans the requests one by one,
-in queue order. Each request is judged on its own against the state left by the requests
+in queue order; the write that follows takes place only if the head is still the one planned
+on (events/commit.py). Each request is judged on its own against the state left by the requests
 before it in the same transaction, so a conflict fails only its own request.
 """
 

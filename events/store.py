@@ -56,6 +56,16 @@ def to_recorded(row: asyncpg.Record) -> RecordedEvent:
     )
 
 
+# One statement per combination of filters, so that each keeps a plan that fits it (a single
+# statement with "$3 IS NULL OR ..." would settle on one generic plan for all of them).
+_READ_AFTER = {
+    (False, False): "",
+    (True, False): " AND type = ANY($3::text[])",
+    (False, True): " AND stream = $4",
+    (True, True): " AND type = ANY($3::text[]) AND stream = $4",
+}
+
+
 async def read_after(
     conn: Connection,
     after: int,
@@ -64,16 +74,19 @@ async def read_after(
     stream: str | None = None,
 ) -> list[RecordedEvent]:
     """Return up to ``limit`` events after position ``after``, in position order."""
+    condition = _READ_AFTER[(bool(types), stream is not None)]
+    arguments: list[object] = [after, limit]
+    if types:
+        arguments.append(list(types))
+    if stream is not None:
+        if not types:
+            condition = condition.replace("$4", "$3")
+        arguments.append(stream)
     rows = await conn.fetch(
         f"""SELECT {EVENT_COLUMNS} FROM events
-            WHERE position > $1
-              AND ($3::text[] IS NULL OR type = ANY($3::text[]))
-              AND ($4::text IS NULL OR stream = $4)
+            WHERE position > $1{condition}
             ORDER BY position LIMIT $2""",
-        after,
-        limit,
-        list(types) if types else None,
-        stream,
+        *arguments,
     )
     return [to_recorded(row) for row in rows]
 

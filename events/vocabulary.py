@@ -19,6 +19,7 @@ from events.codes import check_country, check_currency
 # msgspec checks patterns with Python's re.search, where "$" also matches before a final
 # newline ("acme\n" would pass for a slug and name another stream than "acme"). Each pattern
 # therefore ends in "(?!\n)$", which means the same in the JSON Schema (ECMA) dialect.
+STREAM_PATTERN = r"^(?:company|export-rule):[a-z0-9][a-z0-9-]{0,63}(?!\n)$"
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}(?!\n)$"
 # A positive exact decimal written as a string: no sign, no exponent, no leading zeros.
 DECIMAL_PATTERN = r"^(?!0+(?:\.0+)?$)(?:0|[1-9][0-9]{0,29})(?:\.[0-9]{1,18})?(?!\n)$"

@@ -17,6 +17,7 @@ every answer describes what is committed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -28,6 +29,8 @@ from events.planning import GroupState, Outcome, plan_request
 from events.records import PreparedEvent
 
 log = logging.getLogger(__name__)
+
+MAX_GROUP_BYTES = 32 * 1024 * 1024  # keeps one statement's arrays far below PostgreSQL's limits
 
 
 @dataclass(slots=True)
@@ -77,20 +80,40 @@ class GroupCommitter:
         self._max_group_events = max_group_events
         self._queue: asyncio.Queue[_Request | None] = asyncio.Queue(max_queue)
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         self.groups_committed = 0
         self.last_group = GroupStats(0, 0)
 
     def start(self) -> None:
         """Start the append task."""
+        self._closing = False
         self._task = asyncio.create_task(self._run(), name="ledger-group-commit")
+        self._task.add_done_callback(self._ended)
 
     async def stop(self) -> None:
         """Commit everything already queued, then end the task."""
         if self._task is None:
             return
+        self._closing = True
         await self._queue.put(None)
-        await self._task
+        with contextlib.suppress(Exception):
+            await self._task
         self._task = None
+
+    @property
+    def alive(self) -> bool:
+        """Say whether appends are being taken (the append task is running)."""
+        return self._task is not None and not self._task.done() and not self._closing
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """Answer whatever is still queued once the append task has ended, however it ended."""
+        if not task.cancelled() and task.exception() is not None:
+            log.error("the append task failed", exc_info=task.exception())
+        self._closing = True
+        while not self._queue.empty():
+            request = self._queue.get_nowait()
+            if request is not None:
+                self._answer([request], [_unavailable(request, RuntimeError("append task ended"))])
 
     @property
     def queued(self) -> int:
@@ -99,8 +122,8 @@ class GroupCommitter:
 
     async def append(self, events: list[PreparedEvent], is_batch: bool = False) -> Outcome:
         """Queue one request and wait for its outcome; raise its LedgerError if refused."""
-        if self._task is None:
-            raise StoreUnavailableError("the ledger is shutting down; retry shortly")
+        if not self.alive:
+            raise StoreUnavailableError("the ledger is not taking appends now; retry shortly")
         request = _Request(events, is_batch)
         try:
             self._queue.put_nowait(request)
@@ -120,21 +143,19 @@ class GroupCommitter:
             # The group before the previous one must be final: its connection is the one this
             # group will use. If it did not hold, the previous group (stacked on it) will not
             # either: wait for that one too, rather than stack on it, so a miss cannot cascade.
-            if (
-                before_previous is not None
-                and before_previous.done is not None
-                and not await before_previous.done
-                and previous is not None
-                and previous.done is not None
-            ):
-                await previous.done
-            flight = await self._plan(group, previous)
+            if not await _held(before_previous):
+                await _held(previous)
+            try:
+                flight = await self._plan(group, previous)
+            except Exception as exc:  # a fault of ours: fail this group, keep taking appends
+                log.exception("planning a group failed")
+                self._fail(group, exc)
+                continue
             if flight is None:
                 continue
             flight.done = asyncio.create_task(self._finish(flight, previous))
             before_previous, previous = previous, flight
-        if previous is not None and previous.done is not None:
-            await previous.done
+        await _held(previous)
         for i in range(len(self._conns)):
             await self._release(i)
 
@@ -142,14 +163,14 @@ class GroupCommitter:
         first = await self._queue.get()
         if first is None:
             return []
-        group, count = [first], len(first.events)
-        while count < self._max_group_events and not self._queue.empty():
+        group, count, size = [first], len(first.events), _size(first)
+        while count < self._max_group_events and size < MAX_GROUP_BYTES and not self._queue.empty():
             item = self._queue.get_nowait()
             if item is None:
                 self._queue.put_nowait(None)  # stop after this group
                 break
             group.append(item)
-            count += len(item.events)
+            count, size = count + len(item.events), size + _size(item)
         return group
 
     async def _plan(self, group: list[_Request], previous: _Flight | None) -> _Flight | None:
@@ -166,7 +187,8 @@ class GroupCommitter:
             streams = {e.stream for e in events if e.stream is not None}
             state = await commit.snapshot(conn, ids, streams)
         except Exception as exc:
-            await self._fail(group, exc, turn)
+            self._fail(group, exc)
+            await self._release(turn)
             return None
         if stacked:
             assert previous is not None
@@ -182,7 +204,7 @@ class GroupCommitter:
         try:
             return await self._write_and_answer(flight, previous)
         except Exception as exc:  # the database failed: this group's outcome is unknown
-            self._answer(flight.group, [_unavailable(exc)] * len(flight.group))
+            self._fail(flight.group, exc)
             await self._release(flight.turn)
             return False
 
@@ -196,7 +218,7 @@ class GroupCommitter:
                 written = exc
         # Answers go out in group order, so a group that repeats its predecessor's events is
         # never acknowledged before that predecessor is.
-        held_before = await previous.done if previous and previous.done else True
+        held_before = await _held(previous)
         if isinstance(written, Exception):
             raise written
         if not written and flight.stacked and held_before:
@@ -244,9 +266,8 @@ class GroupCommitter:
             else:
                 request.future.set_result(outcome)
 
-    async def _fail(self, group: list[_Request], exc: Exception, turn: int) -> None:
-        self._answer(group, [_unavailable(exc)] * len(group))
-        await self._release(turn)
+    def _fail(self, group: list[_Request], exc: Exception) -> None:
+        self._answer(group, [_unavailable(request, exc) for request in group])
 
     async def _connection(self, turn: int) -> asyncpg.pool.PoolConnectionProxy:
         """Return one of the writer's two connections, held across groups."""
@@ -257,14 +278,36 @@ class GroupCommitter:
         return conn
 
     async def _release(self, turn: int) -> None:
+        """Give a connection back to the pool; one that cannot be reset is closed instead."""
         conn, self._conns[turn] = self._conns[turn], None
-        if conn is not None:
-            await self._pool.release(conn)
+        if conn is None:
+            return
+        try:
+            await self._pool.release(conn, timeout=self._answer_within)
+        except Exception as exc:
+            log.warning("closing a writer connection that could not be released: %s", exc)
+            conn.terminate()
 
 
-def _unavailable(exc: BaseException) -> StoreUnavailableError:
+def _size(request: _Request) -> int:
+    return sum(len(e.data) + len(e.source) + len(e.metadata or "") for e in request.events)
+
+
+async def _held(flight: _Flight | None) -> bool:
+    """Wait for a flight to be final; say whether it committed exactly as planned."""
+    if flight is None or flight.done is None:
+        return True
+    try:
+        return await flight.done
+    except Exception:
+        return False
+
+
+def _unavailable(request: _Request, exc: BaseException) -> StoreUnavailableError:
     log.warning("append failed: %s", exc)
+    # The client needs the ids to find out, by retrying them, whether the events went in.
     return StoreUnavailableError(
         f"the append could not be confirmed ({type(exc).__name__}); it may or may not have been "
-        "committed: retry with the same event_id to learn which"
+        "committed: retry with the same event_ids to learn which",
+        extra={"event_ids": [str(e.event_id) for e in request.events]},
     )

@@ -54,7 +54,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             answer_within=settings.request_timeout_seconds,
         )
         committer.start()
-        app.state.update(pool=pool, api_keys=keys, committer=committer, settings=settings)
+        app.state.update(
+            pool=pool,
+            api_keys=keys,
+            committer=committer,
+            settings=settings,
+            verify_lock=asyncio.Lock(),
+        )
         try:
             yield
         finally:

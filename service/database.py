@@ -42,7 +42,13 @@ _embedded: list[Any] = []  # keeps the embedded server handle alive for the proc
 async def create_pool(url: str, size: int, command_timeout: float = 30.0) -> asyncpg.Pool:
     """Open a connection pool whose statements give up after ``command_timeout`` seconds."""
     pool = await asyncpg.create_pool(
-        url, min_size=min(2, size), max_size=size, command_timeout=command_timeout
+        url,
+        min_size=min(2, size),
+        max_size=size,
+        command_timeout=command_timeout,
+        # The append path relies on READ COMMITTED (events/commit.py): make it explicit in
+        # case the server's default isolation is stricter.
+        server_settings={"default_transaction_isolation": "read committed"},
     )
     assert pool is not None
     return pool

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from msgspec import Struct
 
+MIN_POOL_SIZE = 3
+
 
 class Settings(Struct, frozen=True, kw_only=True):
     """Everything the service can be configured with; see the README for each variable."""
@@ -40,4 +42,15 @@ class Settings(Struct, frozen=True, kw_only=True):
                 env.get("LEDGER_REQUEST_TIMEOUT", defaults.request_timeout_seconds)
             ),
             log_level=env.get("LEDGER_LOG_LEVEL", defaults.log_level),
-        )
+        ).checked()
+
+    def checked(self) -> Settings:
+        """Return these settings, or raise ValueError naming the one that cannot work."""
+        if self.pool_size < MIN_POOL_SIZE:
+            raise ValueError(
+                f"LEDGER_POOL_SIZE must be at least {MIN_POOL_SIZE}: the append task holds two "
+                "connections and reads need at least one"
+            )
+        if self.max_body_bytes < 1024:
+            raise ValueError("LEDGER_MAX_BODY_BYTES must be at least 1024")
+        return self

@@ -376,6 +376,30 @@ CASES = [
         field="after_version",
     ),
     Case("method-not-allowed", 405, COMPANY, method="PUT"),
+    Case(
+        "stream-filter-with-nul",
+        400,
+        method="GET",
+        params={"stream": "company:a\x00b"},
+        token="read",
+        field="stream",
+    ),
+    Case(
+        "stream-filter-not-a-stream",
+        400,
+        method="GET",
+        params={"stream": "anything"},
+        token="read",
+        field="stream",
+    ),
+    Case(
+        "stream-path-with-nul",
+        400,
+        method="GET",
+        path="/streams/company:a%00b/events",
+        token="read",
+        field="stream",
+    ),
 ]
 
 

@@ -13,9 +13,14 @@ import sys
 from typing import Any
 
 import asyncpg
+import msgspec
 
+from events.decoding import decode_append_body
+from events.integrity import verify_store
+from events.records import prepare
+from events.writer import GroupCommitter
 from tests import factories as f
-from tests.support import Tokens, client_for, unique_id
+from tests.support import Tokens, client_for, unique_id, wait_for
 
 
 async def _append_log(client: Any, tokens: Tokens, company: str) -> list[dict[str, Any]]:
@@ -182,6 +187,55 @@ async def test_a_deleted_last_event_is_detected(db_url: str, tokens: Tokens) -> 
     code, output = await _cli_verify(db_url)
     assert code != 0, output
     assert "position 6" in output, output
+
+
+async def test_the_first_of_several_deleted_last_events_is_reported(
+    db_url: str, tokens: Tokens
+) -> None:
+    async with client_for(db_url) as client:
+        await _append_log(client, tokens, unique_id())
+        await _tamper(db_url, "DELETE FROM events WHERE position >= $1", 5)
+        report = await _verify(client, tokens)
+    assert (report["intact"], report["first_bad_position"], report["checked"]) == (False, 5, 4)
+
+
+async def test_verification_while_events_are_appended_is_intact(db_url: str) -> None:
+    # given a writer appending continuously
+    pool = await asyncpg.create_pool(db_url, min_size=3, max_size=5)
+    assert pool is not None
+    committer = GroupCommitter(pool)
+    committer.start()
+    stop = asyncio.Event()
+
+    async def keep_appending() -> None:
+        company = unique_id()
+        while not stop.is_set():
+            envelopes, is_batch = decode_append_body(
+                msgspec.json.encode(f.valuation_reported(company))
+            )
+            await committer.append(prepare(envelopes, is_batch))
+
+    appending = asyncio.create_task(keep_appending())
+    try:
+        # when the log is verified several times meanwhile
+        reports = []
+        async with pool.acquire() as conn:
+            for _ in range(5):
+                target = committer.groups_committed + 3
+
+                async def appended(target: int = target) -> bool:
+                    return committer.groups_committed >= target
+
+                await wait_for(appended)
+                reports.append(await verify_store(conn, chunk=50))
+    finally:
+        stop.set()
+        await appending
+        await committer.stop()
+        await pool.close()
+    # then every verification covers the head it started from, and finds it intact
+    assert all(r.intact for r in reports), reports
+    assert reports[-1].checked > reports[0].checked
 
 
 async def test_a_deleted_event_in_the_middle_is_reported_at_its_position(

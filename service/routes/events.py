@@ -12,7 +12,7 @@ from msgspec import Struct
 from events import store
 from events.decoding import decode_append_body
 from events.records import Receipt, RecordedEvent, prepare
-from events.vocabulary import EVENT_TYPES
+from events.vocabulary import EVENT_TYPES, STREAM_PATTERN
 from events.writer import GroupCommitter
 from service.auth import SCOPE_OPT
 from service.problems import problem
@@ -67,7 +67,10 @@ class EventsController(Controller):
         type_: Annotated[
             list[str] | None, QueryParameter(name="type", description="event types to include")
         ] = None,
-        stream: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        stream: Annotated[
+            str | None,
+            QueryParameter(pattern=STREAM_PATTERN, description="company:<id> or export-rule:<id>"),
+        ] = None,
     ) -> EventPage:
         """Return events after a position, in position order, optionally filtered."""
         types = _event_types(type_)
@@ -90,7 +93,7 @@ class EventsController(Controller):
     async def read_stream(
         self,
         request: Request[Any, Any, Any],
-        stream: Annotated[str, PathParameter(max_length=200)],
+        stream: Annotated[str, PathParameter(pattern=STREAM_PATTERN)],
         after_version: Annotated[int, QueryParameter(ge=0, le=MAX_VERSION)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 1000,
     ) -> StreamPage:

@@ -18,6 +18,7 @@ class Health(Struct, frozen=True, kw_only=True):
     status: str
     database: str
     head_position: int | None
+    append_task: str
     append_queue: int
 
 
@@ -25,6 +26,7 @@ class Health(Struct, frozen=True, kw_only=True):
 async def health(request: Request[Any, Any, Any]) -> Response[Health]:
     """Report the database reachable or not, and the head position."""
     committer: GroupCommitter = request.app.state.committer
+    append_task = "running" if committer.alive else "stopped"
     try:
         async with request.app.state.pool.acquire(timeout=2) as conn:
             position, _, _ = await store.head(conn)
@@ -33,11 +35,15 @@ async def health(request: Request[Any, Any, Any]) -> Response[Health]:
             status="unavailable",
             database="unreachable",
             head_position=None,
+            append_task=append_task,
             append_queue=committer.queued,
         )
         return Response(body, status_code=503, headers={"Retry-After": "1"})
-    return Response(
-        Health(
-            status="ok", database="reachable", head_position=position, append_queue=committer.queued
-        )
+    body = Health(
+        status="ok" if committer.alive else "unavailable",
+        database="reachable",
+        head_position=position,
+        append_task=append_task,
+        append_queue=committer.queued,
     )
+    return Response(body, status_code=200 if committer.alive else 503)
