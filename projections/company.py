@@ -3,7 +3,7 @@
 The same function answers "now" and any past ``(as_of, known_at)``: the caller passes the facts
 as known at ``known_at`` (projections/timeline.py) and the export rules in force on ``as_of``
 (projections/rules.py); this module keeps the facts effective on or before ``as_of`` and folds
-them in effective-date order (position order within a day).
+them in effective-date order (event-id order within a day, see ``in_valid_time_order``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from events.vocabulary import (
     ValuationReported,
 )
 from projections.rules import RuleState
-from projections.timeline import EffectiveFact
+from projections.timeline import EffectiveFact, in_valid_time_order
 
 
 class DatedValuation(Struct, frozen=True, kw_only=True):
@@ -89,10 +89,10 @@ class CompanyState(Struct, frozen=True, kw_only=True):
 
 
 def in_effect_order(facts: Iterable[EffectiveFact], as_of: dt.date) -> list[EffectiveFact]:
-    """Keep the facts effective on or before ``as_of``, in effective-date then position order."""
+    """Keep the facts effective on or before ``as_of``, in valid-time order."""
     return sorted(
         (f for f in facts if f.effective_date <= as_of),
-        key=lambda f: (f.effective_date, f.position),
+        key=in_valid_time_order,
     )
 
 
@@ -102,7 +102,7 @@ def valuations(facts: Iterable[EffectiveFact]) -> list[DatedValuation]:
     A round's post-money valuation is a reported valuation too, dated with the round.
     """
     found = []
-    for fact in sorted(facts, key=lambda f: (f.effective_date, f.position)):
+    for fact in sorted(facts, key=in_valid_time_order):
         data = fact.data
         money, basis = None, None
         if isinstance(data, ValuationReported):

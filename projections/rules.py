@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from msgspec import Struct
 
 from events.vocabulary import ExportRule
-from projections.timeline import EffectiveFact
+from projections.timeline import EffectiveFact, in_valid_time_order
 
 
 class RuleState(Struct, frozen=True, kw_only=True):
@@ -32,7 +32,7 @@ def rules_in_force(
 ) -> list[RuleState]:
     """Return the rules in force on ``as_of``, optionally only those targeting a jurisdiction."""
     latest: dict[str, RuleState] = {}
-    for fact in sorted(facts, key=lambda f: (f.effective_date, f.position)):
+    for fact in sorted(facts, key=in_valid_time_order):
         data = fact.data
         if not isinstance(data, ExportRule) or fact.effective_date > as_of:
             continue

@@ -59,6 +59,16 @@ class _Chain:
     retracted: bool = False
 
 
+def in_valid_time_order(fact: EffectiveFact) -> tuple[dt.date, uuid.UUID]:
+    """Order facts by effective date; facts of the same day by event id.
+
+    The tie-break is arbitrary but fixed, so an answer never depends on the order in which
+    facts were recorded, only on the facts (a later report of the same day does not win for
+    being later: to replace a fact, correct it).
+    """
+    return fact.effective_date, fact.event_id
+
+
 def decode_payload(event_type: str, data: bytes | str) -> Fact:
     """Decode a stored payload of ``event_type``."""
     result: Fact = msgspec.json.decode(data, type=PAYLOAD_TYPES[event_type])
