@@ -7,8 +7,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import msgspec
-
 from events.store import Connection
 
 RULE_STREAMS = "export-rule:%"
@@ -79,35 +77,6 @@ async def read_history(
         rows.sort(key=lambda r: r.position)
     history.rules.sort(key=lambda r: r.position)
     return history
-
-
-async def company_streams(conn: Connection, after: str | None, limit: int) -> list[str]:
-    """Return company streams in name order after ``after`` (keyset pagination)."""
-    rows = await conn.fetch(
-        """SELECT stream FROM events
-           WHERE stream_version = 1 AND stream LIKE 'company:%' AND stream > $1
-           ORDER BY stream LIMIT $2""",
-        after or "",
-        limit,
-    )
-    return [row["stream"] for row in rows]
-
-
-async def investor_streams(conn: Connection, investor_id: str, known_at: dt.datetime) -> list[str]:
-    """Return the streams of companies whose rounds (or their corrections) name an investor."""
-    needle = msgspec.json.encode([{"investor_id": investor_id}]).decode()
-    rows = await conn.fetch(
-        """SELECT DISTINCT stream FROM events
-           WHERE recorded_at <= $2 AND (
-                 (type = 'round_announced'
-                  AND ((data::jsonb) -> 'investors') @> $1::jsonb)
-              OR (type = 'event_corrected'
-                  AND ((data::jsonb) -> 'data' -> 'investors') @> $1::jsonb))
-           ORDER BY stream""",
-        needle,
-        known_at,
-    )
-    return [row["stream"] for row in rows]
 
 
 async def head_position(conn: Connection) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,10 +16,11 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from events.migrate import migrate
 from events.writer import GroupCommitter
+from projections import projector
 from service.auth import ScopeCheck
 from service.database import create_pool, database_url
 from service.keys import KeyCache
-from service.notifications import Listener
+from service.notifications import APPENDED_CHANNEL, Listener
 from service.problems import problem_details_plugin, unexpected_error
 from service.routes.events import EventsController
 from service.routes.health import health
@@ -27,6 +29,21 @@ from service.routes.queries import QueriesController
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def start_projector(pool: asyncpg.Pool, listener: Listener) -> asyncio.Task[None]:
+    """Run the projector in the background, woken by every append's NOTIFY."""
+    wake = asyncio.Event()
+    listener.subscribe(APPENDED_CHANNEL, lambda _: wake.set())
+    listener.on_connect(wake.set)  # notifications may have been missed: look now
+    return asyncio.create_task(projector.run(pool, wake), name="ledger-projector")
+
+
+async def stop_task(task: asyncio.Task[None]) -> None:
+    """Cancel a background task and wait for it to end."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -47,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         listener = Listener(url)
         keys = KeyCache(pool)
         keys.listen(listener)
+        projector = start_projector(pool, listener)
         listener.start()
         committer = GroupCommitter(
             pool,
@@ -66,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             # In-flight and queued appends are committed and answered before the pool closes.
             await committer.stop()
+            await stop_task(projector)
             await listener.stop()
             await pool.close()
 

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 from collections.abc import Sequence
 
 from service.settings import Settings
@@ -36,6 +37,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_serve)
 
     commands.add_parser("migrate", help="apply pending migrations").set_defaults(handler=_migrate)
+    commands.add_parser(
+        "worker", help="run the projector alone (no HTTP), beside or instead of serve's"
+    ).set_defaults(handler=_worker)
+    projections = commands.add_parser("projections", help="manage the read models")
+    projections.add_subparsers(required=True, dest="projections_command").add_parser(
+        "rebuild", help="replay the whole log into new read models and swap them in"
+    ).set_defaults(handler=_rebuild)
     commands.add_parser("verify", help="recompute the hash chain").set_defaults(handler=_verify)
 
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
@@ -83,6 +91,67 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
     applied = asyncio.run(run())
     print("applied: " + ", ".join(applied) if applied else "the schema is up to date")
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from service.app import start_projector, stop_task
+    from service.database import create_pool, database_url
+    from service.notifications import Listener
+
+    async def run() -> None:
+        url = await asyncio.to_thread(database_url, settings)
+        pool = await create_pool(url, settings.pool_size, settings.request_timeout_seconds)
+        listener = Listener(url)
+        task = start_projector(pool, listener)
+        listener.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await asyncio.wait(
+            [task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
+        )
+        await stop_task(task)
+        await listener.stop()
+        await pool.close()
+
+    asyncio.run(run())
+    return 0
+
+
+def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from projections.projector import rebuild
+    from service.database import connect
+
+    async def run() -> int:
+        async with connect(settings) as conn:
+            with Progress(
+                TextColumn("replaying the log"),
+                BarColumn(),
+                TaskProgressColumn(),
+                TextColumn("{task.completed:,} events"),
+                TimeRemainingColumn(),
+            ) as bar:
+                task = bar.add_task("replay", total=None)
+
+                def progress(done: int, total: int) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                return await rebuild(conn, progress)
+
+    started = time.monotonic()
+    done = asyncio.run(run())
+    elapsed = time.monotonic() - started
+    print(f"rebuilt the read models from {done:,} events in {elapsed:.1f} s")
     return 0
 
 

@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[str], None]
 
+APPENDED_CHANNEL = "ledger_events"  # every append notifies it with the new head position
+
 
 class Listener:
     """Keep one connection listening on some channels, reconnecting with backoff."""

@@ -8,8 +8,9 @@ from typing import Annotated
 
 import msgspec
 
-from events.history import History, company_streams, investor_streams, read_history
+from events.history import History, read_history
 from events.store import Connection
+from projections import lookups, projector
 from projections.company import CompanyState, DatedValuation, company_state, valuations
 from projections.rules import RuleState, rules_in_force
 from projections.timeline import EffectiveFact, effective_facts, logged
@@ -97,7 +98,8 @@ async def companies(
     conn: Connection, as_of: dt.date, known_at: dt.datetime, after: str | None, limit: int
 ) -> tuple[list[CompanyState], int, str | None]:
     """Return a page of companies known on ``as_of``; the last company id continues it."""
-    streams = await company_streams(conn, f"company:{after}" if after else None, limit)
+    ids = await lookups.company_ids(conn, after, limit)
+    streams = [f"company:{company_id}" for company_id in ids]
     history = await read_history(conn, streams, known_at)
     rules = _rules(history, known_at, as_of)
     found = []
@@ -106,18 +108,19 @@ async def companies(
         state = company_state(company_id, _facts(history, stream, known_at), rules, as_of)
         if state is not None:
             found.append(state)
-    last = streams[-1].removeprefix("company:") if len(streams) == limit else None
-    return found, history.position, last
+    last = ids[-1] if len(ids) == limit else None
+    return found, await _indexed(conn, history), last
 
 
 async def portfolio(
     conn: Connection, investor_id: str, as_of: dt.date, known_at: dt.datetime
 ) -> tuple[list[tuple[str, list[str]]] | None, int]:
     """Return the companies and rounds an investor took part in (None: investor unknown)."""
-    streams = await investor_streams(conn, investor_id, known_at)
+    ids = await lookups.investor_company_ids(conn, investor_id)
+    streams = [f"company:{company_id}" for company_id in ids]
     history = await read_history(conn, streams, known_at, with_rules=False)
-    if not streams:
-        return None, history.position
+    if not any(history.streams.values()):
+        return None, await _indexed(conn, history)
     holdings = []
     for stream in streams:
         company_id = stream.removeprefix("company:")
@@ -131,4 +134,9 @@ async def portfolio(
         ]
         if rounds:
             holdings.append((company_id, rounds))
-    return holdings, history.position
+    return holdings, await _indexed(conn, history)
+
+
+async def _indexed(conn: Connection, history: History) -> int:
+    """Return the position an answer found through the read models reflects."""
+    return min(history.position, (await projector.status(conn)).position)

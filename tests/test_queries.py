@@ -138,8 +138,10 @@ async def test_companies_are_listed_by_pages(db_url: str, tokens: Tokens) -> Non
     async with client_for(db_url) as client:
         ids = sorted(unique_id() for _ in range(3))
         for company in ids:
-            await post(client, tokens, f.company_registered(company))
-        first = (await get(client, tokens, "/companies", limit=2)).json()
+            last = await post(client, tokens, f.company_registered(company))
+        first = (
+            await get(client, tokens, "/companies", limit=2, min_position=last["position"])
+        ).json()
         assert [c["company_id"] for c in first["companies"]] == ids[:2]
         rest = (await get(client, tokens, "/companies", limit=2, after=first["next_after"])).json()
         assert [c["company_id"] for c in rest["companies"]] == ids[2:]

@@ -10,6 +10,15 @@ from msgspec import Struct
 
 from events import store
 from events.writer import GroupCommitter
+from projections import projector
+
+
+class ProjectionHealth(Struct, frozen=True, kw_only=True):
+    """How far a projection has applied the log."""
+
+    position: int
+    lag: int
+    error: str | None = None
 
 
 class Health(Struct, frozen=True, kw_only=True):
@@ -18,6 +27,7 @@ class Health(Struct, frozen=True, kw_only=True):
     status: str
     database: str
     head_position: int | None
+    projections: dict[str, ProjectionHealth]
     append_task: str
     append_queue: int
 
@@ -30,11 +40,13 @@ async def health(request: Request[Any, Any, Any]) -> Response[Health]:
     try:
         async with request.app.state.pool.acquire(timeout=2) as conn:
             position, _, _ = await store.head(conn)
+            read_models = await projector.status(conn)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
         body = Health(
             status="unavailable",
             database="unreachable",
             head_position=None,
+            projections={},
             append_task=append_task,
             append_queue=committer.queued,
         )
@@ -43,6 +55,13 @@ async def health(request: Request[Any, Any, Any]) -> Response[Health]:
         status="ok" if committer.alive else "unavailable",
         database="reachable",
         head_position=position,
+        projections={
+            projector.NAME: ProjectionHealth(
+                position=read_models.position,
+                lag=position - read_models.position,
+                error=read_models.error,
+            )
+        },
         append_task=append_task,
         append_queue=committer.queued,
     )

@@ -13,8 +13,8 @@ from litestar.params import PathParameter, QueryParameter
 from msgspec import Struct
 
 from events.chain import format_instant
-from events.history import head_position
 from events.vocabulary import SLUG_PATTERN
+from projections import projector
 from projections.company import CompanyState, DatedValuation
 from projections.rules import RuleState
 from service import queries
@@ -225,11 +225,11 @@ class QueriesController(Controller):
 
 
 async def _reach(conn: Any, min_position: int | None) -> None:
-    """Wait (bounded) until the log holds ``min_position``; answers are read from the log."""
+    """Wait (bounded) until the log and the read models have reached ``min_position``."""
     if min_position is None:
         return
     deadline = time.monotonic() + MIN_POSITION_WAIT_SECONDS
-    while await head_position(conn) < min_position:
+    while (await projector.status(conn)).position < min_position:
         if time.monotonic() >= deadline:
             raise problem(
                 503,

@@ -1,0 +1,202 @@
+"""The projector: tails the log by position and keeps the read models, rebuildable at will.
+
+Why the checkpoint is committed in the same transaction as the read-model rows: if they were
+committed apart, a crash between the two would either skip events (checkpoint first) or apply
+them twice (rows first). Together, the read models always reflect exactly the events up to the
+checkpoint. Positions are gapless and commit-ordered (events/commit.py), so reading
+``position > checkpoint`` can never skip an event that commits late.
+
+Several projectors (``ledger serve`` and ``ledger worker`` processes) may run at once: each
+step locks the checkpoint row, so they take turns and never apply an event twice.
+
+An event the projector cannot apply stops it at that position, with the error recorded in the
+checkpoint row and shown by ``/health``, rather than being skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import asyncpg
+
+from events.history import HistoryRow
+from events.store import Connection
+from projections.read_models import Changes, changes
+
+log = logging.getLogger(__name__)
+
+NAME = "read_models"
+TABLES = ("rm_companies", "rm_investor_companies")
+
+_READ = """
+    SELECT stream, event_id, type, position, recorded_at, effective_date, data::text AS data
+    FROM events WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """Where the projector stands."""
+
+    position: int
+    error: str | None
+
+
+class ProjectionError(RuntimeError):
+    """An event could not be applied; the projector stops there."""
+
+
+async def status(conn: Connection) -> Status:
+    """Return the checkpoint and the error that stopped the projector, if any."""
+    row = await conn.fetchrow(
+        "SELECT position, error FROM projection_checkpoints WHERE name = $1", NAME
+    )
+    assert row is not None, "projection_checkpoints is missing its row: run `ledger migrate`"
+    return Status(row["position"], row["error"])
+
+
+async def step(conn: Connection, batch: int = 1000) -> int:
+    """Apply the next events after the checkpoint; return how many were applied."""
+    async with conn.transaction():
+        checkpoint = await conn.fetchrow(
+            "SELECT position, error FROM projection_checkpoints WHERE name = $1 FOR UPDATE", NAME
+        )
+        assert checkpoint is not None
+        if checkpoint["error"] is not None:
+            raise ProjectionError(checkpoint["error"])
+        rows = await conn.fetch(_READ, checkpoint["position"], 2**63 - 1, batch)
+        if not rows:
+            return 0
+        await _apply(conn, rows, TABLES)
+        await conn.execute(
+            "UPDATE projection_checkpoints SET position = $2 WHERE name = $1",
+            NAME,
+            rows[-1]["position"],
+        )
+    return len(rows)
+
+
+async def _apply(conn: Connection, rows: list[asyncpg.Record], tables: tuple[str, str]) -> None:
+    try:
+        found = changes((row["stream"], _history_row(row)) for row in rows)
+    except Exception as exc:
+        raise ProjectionError(f"cannot apply events {rows[0]['position']}..: {exc}") from exc
+    await _write(conn, found, tables)
+
+
+def _history_row(row: asyncpg.Record) -> HistoryRow:
+    return HistoryRow(
+        row["event_id"],
+        row["type"],
+        row["position"],
+        row["recorded_at"],
+        row["effective_date"],
+        row["data"],
+    )
+
+
+async def _write(conn: Connection, found: Changes, tables: tuple[str, str]) -> None:
+    companies, links = tables
+    if found.companies:
+        await conn.execute(
+            f"""INSERT INTO {companies} (company_id, first_position)
+                SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT DO NOTHING""",
+            list(found.companies),
+            list(found.companies.values()),
+        )
+    if found.links:
+        await conn.execute(
+            f"""INSERT INTO {links} (investor_id, company_id, first_position)
+                SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+                ON CONFLICT DO NOTHING""",
+            [investor for investor, _ in found.links],
+            [company for _, company in found.links],
+            list(found.links.values()),
+        )
+
+
+async def run(
+    pool: asyncpg.Pool, wake: asyncio.Event, poll_seconds: float = 1.0, batch: int = 1000
+) -> None:
+    """Keep the read models up to date until cancelled: wake on NOTIFY, poll as a fallback."""
+    while True:
+        try:
+            async with pool.acquire() as conn:
+                applied = await step(conn, batch)
+        except ProjectionError as exc:
+            await _record_error(pool, str(exc))
+            log.error("the projector stopped: %s", exc)
+            return
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("the projector could not reach the database: %s", exc)
+            applied = 0
+        if applied:
+            continue
+        wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), poll_seconds)
+
+
+async def _record_error(pool: asyncpg.Pool, error: str) -> None:
+    with contextlib.suppress(Exception):
+        await pool.execute(
+            "UPDATE projection_checkpoints SET error = $2 WHERE name = $1", NAME, error[:2000]
+        )
+
+
+async def rebuild(
+    conn: Connection, progress: Callable[[int, int], None] | None = None, chunk: int = 20_000
+) -> int:
+    """Replay the whole log into new tables, then swap them in; return the events replayed.
+
+    Queries keep reading the old tables while the new ones fill; the swap happens in one
+    transaction holding the checkpoint's lock, after catching up with what was appended
+    meanwhile, so the new tables equal what the incremental projector would have built.
+    """
+    shadow = tuple(f"{table}_next" for table in TABLES)
+    for table, next_table in zip(TABLES, shadow, strict=True):
+        await conn.execute(f"DROP TABLE IF EXISTS {next_table}")
+        await conn.execute(f"CREATE TABLE {next_table} (LIKE {table} INCLUDING ALL)")
+    head = await conn.fetchval("SELECT position FROM ledger_head")
+    done = await _replay(conn, 0, head, shadow, progress, chunk)  # type: ignore[arg-type]
+    async with conn.transaction():
+        await conn.fetchrow(
+            "SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE", NAME
+        )
+        final = await conn.fetchval("SELECT position FROM ledger_head")
+        done += await _replay(conn, head, final, shadow, None, chunk)  # type: ignore[arg-type]
+        for table, next_table in zip(TABLES, shadow, strict=True):
+            await conn.execute(f"ALTER TABLE {table} RENAME TO {table}_old")
+            await conn.execute(f"ALTER TABLE {next_table} RENAME TO {table}")
+            await conn.execute(f"DROP TABLE {table}_old")
+        await conn.execute(
+            "UPDATE projection_checkpoints SET position = $2, error = NULL WHERE name = $1",
+            NAME,
+            final,
+        )
+    return done
+
+
+async def _replay(
+    conn: Connection,
+    after: int,
+    until: int,
+    tables: tuple[str, str],
+    progress: Callable[[int, int], None] | None,
+    chunk: int,
+) -> int:
+    done = 0
+    while after < until:
+        rows = await conn.fetch(_READ, after, until, chunk)
+        if not rows:
+            break
+        await _apply(conn, rows, tables)
+        after = rows[-1]["position"]
+        done += len(rows)
+        if progress is not None:
+            progress(done, until)
+    return done
