@@ -125,6 +125,10 @@ async def test_rebuild_under_concurrent_appends_and_queries(
             companies = [unique_id() for _ in range(20)]
             for company in companies:
                 await client.post("/events", json=f.company_registered(company))
+            first_round = await client.post("/events", json=f.round_announced(companies[0]))
+            seen = first_round.json()["position"]
+            known = await client.get("/investors/alibaba/portfolio", params={"min_position": seen})
+            assert known.status_code == 200
 
             async def append() -> None:
                 i = 0
