@@ -189,15 +189,17 @@ class Server:
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited at start:\n{self.tail()}")
             try:
                 with urllib.request.urlopen(f"{self.base_url}/health", timeout=1) as answer:  # noqa: S310
                     if answer.status == 200:
                         return
             except OSError:
                 pass
-            time.sleep(0.1)
+            try:  # wait a moment on the process itself: it either keeps starting or exits
+                self.process.wait(timeout=0.1)
+            except subprocess.TimeoutExpired:
+                continue
+            raise RuntimeError(f"{self.name} exited at start:\n{self.tail()}")
         raise RuntimeError(f"{self.name} did not answer /health in {timeout}s:\n{self.tail()}")
 
     def stop(self) -> None:

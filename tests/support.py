@@ -113,13 +113,16 @@ class ServerProcess:
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log_path.read_text()
             try:
                 if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
-            time.sleep(0.05)
+            try:  # wait a moment on the process itself: it either keeps starting or exits
+                code = self.process.wait(timeout=0.05)
+            except subprocess.TimeoutExpired:
+                continue
+            raise AssertionError(f"server exited with {code}: {self.log_path.read_text()}")
         raise AssertionError(f"server did not start: {self.log_path.read_text()}")
 
     def kill(self) -> None:
