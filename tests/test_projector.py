@@ -11,7 +11,11 @@ from typing import Any
 
 import asyncpg
 import httpx
+import msgspec
 
+from events.decoding import decode_append_body
+from events.records import prepare
+from events.writer import GroupCommitter
 from projections import projector
 from tests import factories as f
 from tests.support import ServerProcess, Tokens, client_for, unique_id, wait_for
@@ -175,3 +179,43 @@ async def test_rebuild_under_concurrent_appends_and_queries(
     finally:
         stop.set()
         server.terminate()
+
+
+async def test_ledger_worker_keeps_the_read_models_alone(db_url: str) -> None:
+    # given events appended with no server running
+    pool = await asyncpg.create_pool(db_url, min_size=3, max_size=3)
+    assert pool is not None
+    committer = GroupCommitter(pool)
+    committer.start()
+    company = unique_id()
+    for envelope in (f.company_registered(company), f.round_announced(company)):
+        envelopes, is_batch = decode_append_body(msgspec.json.encode(envelope))
+        await committer.append(prepare(envelopes, is_batch))
+    await committer.stop()
+    await pool.close()
+    # when `ledger worker` runs
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "service.cli",
+        "worker",
+        env={**os.environ, "DATABASE_URL": db_url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+
+        async def done() -> bool:
+            return await caught_up(db_url)
+
+        await wait_for(done, within=20)
+    finally:
+        worker.terminate()
+        output = (await asyncio.wait_for(worker.communicate(), 20))[0]
+    # then it caught up by itself and stopped cleanly when told to
+    assert worker.returncode == 0, output
+    kept = await read_models(db_url)
+    assert [row[:2] for row in kept["rm_investor_companies"]] == [
+        ("alibaba", company),
+        ("tencent", company),
+    ]
