@@ -1,4 +1,4 @@
-"""Reading what the ledger knew at an instant: streams, export rules and the head, in one go."""
+"""Reading what the ledger knew at an instant: streams and the log's position, in one go."""
 
 from __future__ import annotations
 
@@ -29,11 +29,11 @@ class History:
     """Streams as known at an instant, the export rules, and the log position they reflect."""
 
     streams: dict[str, list[HistoryRow]] = field(default_factory=dict)
-    rules: list[HistoryRow] = field(default_factory=list)
     position: int = 0
+    rules_position: int = 0
 
 
-# One statement, so the streams, the rules and the position come from one snapshot. The last
+# One statement, so the streams and the positions come from one snapshot. The last
 # position known at an instant is the newest entry of the (recorded_at, position) index at or
 # before it, since recorded_at never decreases in position order.
 _HISTORY = """
@@ -42,24 +42,28 @@ _HISTORY = """
     FROM unnest($1::text[]) AS s(stream) JOIN events e ON e.stream = s.stream
     WHERE e.recorded_at <= $2
     UNION ALL
-    SELECT 'r', e.stream, e.event_id, e.type, e.position, e.recorded_at, e.effective_date,
-           e.data::text
-    FROM events e
-    WHERE $3 AND e.stream LIKE 'export-rule:%' AND e.recorded_at <= $2
+    SELECT 'r', NULL, NULL, NULL,
+           (SELECT max(e.position) FROM events e WHERE e.stream LIKE 'export-rule:%'),
+           NULL, NULL, NULL
     UNION ALL
     (SELECT 'p', NULL, NULL, NULL, e.position, NULL, NULL, NULL FROM events e
      WHERE e.recorded_at <= $2 ORDER BY e.recorded_at DESC, e.position DESC LIMIT 1)
 """
 
 
-async def read_history(
-    conn: Connection, streams: Sequence[str], known_at: dt.datetime, with_rules: bool = True
-) -> History:
-    """Return the given streams and (if asked) the export rules as known at ``known_at``."""
+async def read_history(conn: Connection, streams: Sequence[str], known_at: dt.datetime) -> History:
+    """Return the given streams as known at ``known_at``, with the log's position then.
+
+    The export rules are few and the same for every query, so only the position of their
+    latest event is read here; ``read_rules`` fetches them when that changes.
+    """
     history = History(streams={stream: [] for stream in streams})
-    for row in await conn.fetch(_HISTORY, list(streams), known_at, with_rules):
+    for row in await conn.fetch(_HISTORY, list(streams), known_at):
         if row["part"] == "p":
             history.position = row["position"]
+            continue
+        if row["part"] == "r":
+            history.rules_position = row["position"] or 0
             continue
         item = HistoryRow(
             row["event_id"],
@@ -69,14 +73,29 @@ async def read_history(
             row["effective_date"],
             row["data"],
         )
-        if row["part"] == "r":
-            history.rules.append(item)
-        else:
-            history.streams[row["stream"]].append(item)
+        history.streams[row["stream"]].append(item)
     for rows in history.streams.values():
         rows.sort(key=lambda r: r.position)
-    history.rules.sort(key=lambda r: r.position)
     return history
+
+
+async def read_rules(conn: Connection) -> list[HistoryRow]:
+    """Return every event of the export-rule streams, in position order."""
+    rows = await conn.fetch(
+        """SELECT event_id, type, position, recorded_at, effective_date, data::text AS data
+           FROM events WHERE stream LIKE 'export-rule:%' ORDER BY position"""
+    )
+    return [
+        HistoryRow(
+            r["event_id"],
+            r["type"],
+            r["position"],
+            r["recorded_at"],
+            r["effective_date"],
+            r["data"],
+        )
+        for r in rows
+    ]
 
 
 async def head_position(conn: Connection) -> int:

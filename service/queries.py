@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 from typing import Annotated
 
 import msgspec
 
-from events.history import History, read_history
+from events.history import History, read_history, read_rules
 from events.store import Connection
 from projections import lookups, projector
 from projections.company import CompanyState, DatedValuation, company_state, valuations
 from projections.rules import RuleState, rules_in_force
-from projections.timeline import EffectiveFact, effective_facts, logged
+from projections.timeline import EffectiveFact, LoggedEvent, effective_facts, logged
 from service.problems import problem
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -54,20 +55,58 @@ def _facts(history: History, stream: str, known_at: dt.datetime) -> list[Effecti
     return effective_facts(logged(history.streams.get(stream, [])), known_at)
 
 
-def _rules(history: History, known_at: dt.datetime, as_of: dt.date) -> list[RuleState]:
-    return rules_in_force(effective_facts(logged(history.rules), known_at), as_of)
+class RuleCache:
+    """The export rules, decoded once and kept until a rule event is appended.
+
+    Every company query needs them and they change rarely, so they are read again only when
+    the position of the latest rule event moves. The amended facts as known now are kept too;
+    a query for an earlier ``known_at`` folds them afresh.
+    """
+
+    def __init__(self) -> None:
+        self._position = -1
+        self._events: list[LoggedEvent] = []
+        self._now: list[EffectiveFact] = []
+        self._lock = asyncio.Lock()
+
+    async def facts(
+        self, conn: Connection, history: History, known_at: dt.datetime
+    ) -> list[EffectiveFact]:
+        """Return the rules' amended facts as known at ``known_at`` (within ``history``)."""
+        if history.rules_position > self._position:
+            async with self._lock:
+                if history.rules_position > self._position:
+                    events = logged(await read_rules(conn))
+                    self._events = events
+                    self._now = effective_facts(events, _END_OF_TIME)
+                    self._position = events[-1].position if events else 0
+        last = self._events[-1] if self._events else None
+        if last is None or (last.recorded_at <= known_at and last.position <= history.position):
+            return self._now
+        visible = [e for e in self._events if e.position <= history.position]
+        return effective_facts(visible, known_at)
+
+    async def in_force(
+        self, conn: Connection, history: History, known_at: dt.datetime, as_of: dt.date
+    ) -> list[RuleState]:
+        """Return the rules in force on ``as_of`` as known at ``known_at``."""
+        return rules_in_force(await self.facts(conn, history, known_at), as_of)
+
+
+_END_OF_TIME = dt.datetime.max.replace(tzinfo=dt.UTC)
 
 
 async def company(
-    conn: Connection, company_id: str, as_of: dt.date, known_at: dt.datetime
+    conn: Connection, rules: RuleCache, company_id: str, as_of: dt.date, known_at: dt.datetime
 ) -> tuple[CompanyState | None, int]:
     """Return a company's state on ``as_of`` as known at ``known_at``, and the position."""
     stream = f"company:{company_id}"
     history = await read_history(conn, [stream], known_at)
-    state = company_state(
-        company_id, _facts(history, stream, known_at), _rules(history, known_at, as_of), as_of
-    )
-    return state, history.position
+    facts = _facts(history, stream, known_at)
+    if not facts:
+        return None, history.position
+    in_force = await rules.in_force(conn, history, known_at, as_of)
+    return company_state(company_id, facts, in_force, as_of), history.position
 
 
 async def company_valuations(
@@ -75,7 +114,7 @@ async def company_valuations(
 ) -> tuple[list[DatedValuation] | None, int]:
     """Return every valuation of a company as known at ``known_at`` (None: company unknown)."""
     stream = f"company:{company_id}"
-    history = await read_history(conn, [stream], known_at, with_rules=False)
+    history = await read_history(conn, [stream], known_at)
     facts = _facts(history, stream, known_at)
     if not facts:
         return None, history.position
@@ -86,26 +125,31 @@ async def company_valuations(
 
 
 async def export_rules(
-    conn: Connection, as_of: dt.date, known_at: dt.datetime, target: str | None
+    conn: Connection, rules: RuleCache, as_of: dt.date, known_at: dt.datetime, target: str | None
 ) -> tuple[list[RuleState], int]:
     """Return the export rules in force on ``as_of`` as known at ``known_at``."""
     history = await read_history(conn, [], known_at)
-    facts = effective_facts(logged(history.rules), known_at)
+    facts = await rules.facts(conn, history, known_at)
     return rules_in_force(facts, as_of, target), history.position
 
 
 async def companies(
-    conn: Connection, as_of: dt.date, known_at: dt.datetime, after: str | None, limit: int
+    conn: Connection,
+    rules: RuleCache,
+    as_of: dt.date,
+    known_at: dt.datetime,
+    after: str | None,
+    limit: int,
 ) -> tuple[list[CompanyState], int, str | None]:
     """Return a page of companies known on ``as_of``; the last company id continues it."""
     ids = await lookups.company_ids(conn, after, limit)
     streams = [f"company:{company_id}" for company_id in ids]
     history = await read_history(conn, streams, known_at)
-    rules = _rules(history, known_at, as_of)
+    in_force = await rules.in_force(conn, history, known_at, as_of)
     found = []
     for stream in streams:
         company_id = stream.removeprefix("company:")
-        state = company_state(company_id, _facts(history, stream, known_at), rules, as_of)
+        state = company_state(company_id, _facts(history, stream, known_at), in_force, as_of)
         if state is not None:
             found.append(state)
     last = ids[-1] if len(ids) == limit else None
@@ -118,7 +162,7 @@ async def portfolio(
     """Return the companies and rounds an investor took part in (None: investor unknown)."""
     ids = await lookups.investor_company_ids(conn, investor_id)
     streams = [f"company:{company_id}" for company_id in ids]
-    history = await read_history(conn, streams, known_at, with_rules=False)
+    history = await read_history(conn, streams, known_at)
     if not any(history.streams.values()):
         return None, await _indexed(conn, history)
     holdings = []

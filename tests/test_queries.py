@@ -203,3 +203,29 @@ async def test_min_position_waits_for_the_ledger_or_answers_503(
         )
         assert ahead.status_code == 503
         assert ahead.headers["retry-after"]
+
+
+async def test_a_rule_appended_after_earlier_queries_is_seen_from_its_recording_on(
+    db_url: str, tokens: Tokens
+) -> None:
+    async with client_for(db_url) as client:
+        # given a company already queried (so the export rules have been read)
+        company = unique_id()
+        await post(client, tokens, f.company_registered(company))
+        first = (await get(client, tokens, f"/companies/{company}", as_of="2024-06-01")).json()
+        assert first["export_restrictions"] == []
+        # when a rule naming it is appended
+        rule = f.export_rule(unique_id("rule"), effective_date="2024-01-15")
+        rule["data"] = {**rule["data"], "target_jurisdictions": [], "target_entities": [company]}
+        receipt = await post(client, tokens, rule)
+        # then the next query shows it, and one known before its recording does not
+        now = (await get(client, tokens, f"/companies/{company}", as_of="2024-06-01")).json()
+        assert [r["reason"] for r in now["export_restrictions"]] == ["entity"]
+        before = await get(
+            client,
+            tokens,
+            f"/companies/{company}",
+            as_of="2024-06-01",
+            known_at=just_before(receipt),
+        )
+        assert before.json()["export_restrictions"] == []

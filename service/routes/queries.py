@@ -118,7 +118,9 @@ class QueriesController(Controller):
         day, instant = queries.parse_as_of(as_of), queries.parse_known_at(known_at)
         async with request.app.state.pool.acquire() as conn:
             await _reach(conn, min_position)
-            state, position = await queries.company(conn, company_id, day, instant)
+            state, position = await queries.company(
+                conn, request.app.state.rules, company_id, day, instant
+            )
         if state is None:
             raise problem(404, f"the ledger holds no fact about {company_id!r} by {day}")
         fields = msgspec.structs.asdict(state)
@@ -163,7 +165,9 @@ class QueriesController(Controller):
         day, instant = queries.parse_as_of(as_of), queries.parse_known_at(known_at)
         async with request.app.state.pool.acquire() as conn:
             await _reach(conn, min_position)
-            found, position, last = await queries.companies(conn, day, instant, after, limit)
+            found, position, last = await queries.companies(
+                conn, request.app.state.rules, day, instant, after, limit
+            )
         summaries = [
             CompanySummary(
                 company_id=s.company_id,
@@ -220,7 +224,9 @@ class QueriesController(Controller):
         day, instant = queries.parse_as_of(as_of), queries.parse_known_at(known_at)
         async with request.app.state.pool.acquire() as conn:
             await _reach(conn, min_position)
-            rules, position = await queries.export_rules(conn, day, instant, target_jurisdiction)
+            rules, position = await queries.export_rules(
+                conn, request.app.state.rules, day, instant, target_jurisdiction
+            )
         return ExportRules(rules=rules, as_of=day, known_at=_instant(instant), position=position)
 
 
