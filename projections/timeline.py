@@ -69,9 +69,12 @@ def in_valid_time_order(fact: EffectiveFact) -> tuple[dt.date, uuid.UUID]:
     return fact.effective_date, fact.event_id
 
 
+_DECODERS = {name: msgspec.json.Decoder(cls) for name, cls in PAYLOAD_TYPES.items()}
+
+
 def decode_payload(event_type: str, data: bytes | str) -> Fact:
     """Decode a stored payload of ``event_type``."""
-    result: Fact = msgspec.json.decode(data, type=PAYLOAD_TYPES[event_type])
+    result: Fact = _DECODERS[event_type].decode(data)
     return result
 
 
