@@ -272,9 +272,15 @@ class GroupCommitter:
     async def _connection(self, turn: int) -> asyncpg.pool.PoolConnectionProxy:
         """Return one of the writer's two connections, held across groups."""
         conn = self._conns[turn]
-        if conn is None or conn.is_closed():
-            conn = await self._pool.acquire(timeout=self._answer_within)
-            self._conns[turn] = conn
+        if conn is not None:
+            try:
+                if not conn.is_closed():
+                    return conn
+            except asyncpg.InterfaceError:  # the pool took it back when it was cut
+                pass
+            await self._release(turn)
+        conn = await self._pool.acquire(timeout=self._answer_within)
+        self._conns[turn] = conn
         return conn
 
     async def _release(self, turn: int) -> None:
@@ -286,7 +292,8 @@ class GroupCommitter:
             await self._pool.release(conn, timeout=self._answer_within)
         except Exception as exc:
             log.warning("closing a writer connection that could not be released: %s", exc)
-            conn.terminate()
+            with contextlib.suppress(Exception):
+                conn.terminate()
 
 
 def _size(request: _Request) -> int:

@@ -44,7 +44,7 @@ def start_projector(pool: asyncpg.Pool, listener: Listener) -> asyncio.Task[None
 async def stop_task(task: asyncio.Task[None]) -> None:
     """Cancel a background task and wait for it to end."""
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
+    with contextlib.suppress(asyncio.CancelledError, Exception):
         await task
 
 

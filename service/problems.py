@@ -96,6 +96,10 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
                 asyncpg.exceptions.CannotConnectNowError: from_database_error,
                 asyncpg.exceptions.ConnectionDoesNotExistError: from_database_error,
                 asyncpg.exceptions.InterfaceError: from_database_error,
+                # a connection cut by the server (failover, restart, administrator)
+                asyncpg.exceptions.InternalClientError: from_database_error,
+                asyncpg.exceptions.PostgresConnectionError: from_database_error,
+                asyncpg.exceptions.OperatorInterventionError: from_database_error,
                 TimeoutError: from_database_error,
             },
         )
