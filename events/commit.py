@@ -37,7 +37,7 @@ from collections.abc import Iterable
 
 import asyncpg
 
-from events.planning import GroupState, KnownEvent
+from events.planning import GroupState, KnownEvent, after
 from events.store import EVENT_COLUMNS, Connection, known_event
 
 # The events named by id are joined through unnest so that the plan is an index lookup per id
@@ -107,7 +107,7 @@ async def snapshot(
     state = GroupState(
         position=head["position"],
         hash=bytes(head["hash"]),
-        recorded_at=max(head["now"], head["recorded_at"]),
+        recorded_at=after(head["recorded_at"], head["now"]),
         known={},
         versions={},
     )
@@ -125,7 +125,7 @@ async def lock_head(conn: Connection) -> GroupState:
     return GroupState(
         position=row["position"],
         hash=bytes(row["hash"]),
-        recorded_at=max(row["now"], row["recorded_at"]),
+        recorded_at=after(row["recorded_at"], row["now"]),
         known={},
         versions={},
     )

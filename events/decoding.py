@@ -15,6 +15,7 @@ from events.vocabulary import (
     EVENT_TYPES,
     PAYLOAD_TYPES,
     SLUG_PATTERN,
+    TEXT_PATTERN,
     URL_PATTERN,
     AnyEnvelope,
     AppendBatch,
@@ -34,6 +35,7 @@ _OWN_FIELD = re.compile(r"[a-z_]+(?:\[[0-9]+\])?(?:\.[a-z_]+)*")
 # A number where a decimal string is expected (also where the string is optional).
 _NUMBER_FOR_STRING = re.compile(r"^Expected `str(?: \| null)?`, got `(?:float|int)`")
 _FRIENDLY_PATTERNS = {
+    TEXT_PATTERN: "must not contain the NUL character (U+0000)",
     SLUG_PATTERN: "must be a slug: lower-case letters, digits and hyphens, at most 64 characters",
     DECIMAL_PATTERN: 'must be a positive exact decimal written as a string, such as "341.5"',
     CURRENCY_PATTERN: 'must be a three-letter ISO 4217 currency code such as "USD"',

@@ -31,6 +31,7 @@ class History:
     streams: dict[str, list[HistoryRow]] = field(default_factory=dict)
     position: int = 0
     rules_position: int = 0
+    known_at: dt.datetime | None = None
 
 
 # One statement, so the streams and the positions come from one snapshot. The last
@@ -48,6 +49,8 @@ _HISTORY = """
     UNION ALL
     (SELECT 'p', NULL, NULL, NULL, e.position, NULL, NULL, NULL FROM events e
      WHERE e.recorded_at <= $2 ORDER BY e.recorded_at DESC, e.position DESC LIMIT 1)
+    UNION ALL
+    SELECT 'h', NULL, NULL, NULL, position, recorded_at, NULL, NULL FROM ledger_head
 """
 
 
@@ -64,6 +67,12 @@ async def read_history(conn: Connection, streams: Sequence[str], known_at: dt.da
             continue
         if row["part"] == "r":
             history.rules_position = row["position"] or 0
+            continue
+        if row["part"] == "h":
+            # Nothing recorded after the head's recorded_at exists yet, and nothing appended
+            # later can be stamped at or before it (events/planning.py, ``after``): the answer
+            # is what the ledger said at the earlier of the two instants, and stays so.
+            history.known_at = min(known_at, row["recorded_at"]) if row["position"] else known_at
             continue
         item = HistoryRow(
             row["event_id"],

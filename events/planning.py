@@ -96,10 +96,22 @@ class GroupState:
         if self.position > previous.position:
             return
         self.position, self.hash = previous.position, previous.hash
-        self.recorded_at = max(self.recorded_at, previous.recorded_at)
+        self.recorded_at = after(previous.recorded_at, self.recorded_at)
         for row in previous.rows:
             self.known[row.event_id] = previous.known[row.event_id]
             self.versions[row.stream] = previous.versions[row.stream]
+
+
+TICK = dt.timedelta(microseconds=1)
+
+
+def after(previous: dt.datetime, clock: dt.datetime) -> dt.datetime:
+    """Return the recorded_at of the next group: the clock, but strictly after the previous.
+
+    Strictly: an answer "as known at" the head's recorded_at must never gain an event later,
+    so no later group may share that instant (service/queries.py relies on it).
+    """
+    return max(clock, previous + TICK)
 
 
 def fingerprint(

@@ -60,6 +60,25 @@ class PreparedEvent:
     replacement_date: dt.date | None
 
 
+def _refuse_nul(envelope: AnyEnvelope, index: int | None) -> None:
+    """Refuse U+0000 in metadata: PostgreSQL cannot store it (typed text fields refuse it too)."""
+    if envelope.metadata is None or not _has_nul(envelope.metadata):
+        return
+    field = "metadata" if index is None else f"events[{index}].metadata"
+    message = "must not contain the NUL character (U+0000)"
+    raise InvalidEventError(f"{field}: {message}", [FieldError(field, message)])
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def prepare(envelopes: list[AnyEnvelope], is_batch: bool) -> list[PreparedEvent]:
     """Encode each envelope canonically and refuse an event id used twice in one request."""
     prepared: list[PreparedEvent] = []
@@ -73,6 +92,7 @@ def prepare(envelopes: list[AnyEnvelope], is_batch: bool) -> list[PreparedEvent]
             message = f"{event_id} is also used by events[{seen[event_id]}]"
             raise InvalidEventError(f"{field}: {message}", [FieldError(field, message)])
         seen[event_id] = i
+        _refuse_nul(envelope, i if is_batch else None)
         target = data.target_event_id if isinstance(data, EventCorrected | EventRetracted) else None
         prepared.append(
             PreparedEvent(

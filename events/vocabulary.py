@@ -25,7 +25,9 @@ SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}(?!\n)$"
 DECIMAL_PATTERN = r"^(?!0+(?:\.0+)?$)(?:0|[1-9][0-9]{0,29})(?:\.[0-9]{1,18})?(?!\n)$"
 CURRENCY_PATTERN = r"^[A-Z]{3}(?!\n)$"
 COUNTRY_PATTERN = r"^[A-Z]{2}(?!\n)$"
-URL_PATTERN = r"^https?://[^\s]+(?!\n)$"
+URL_PATTERN = r"^https?://[^\s\x00]+(?!\n)$"
+# PostgreSQL cannot hold U+0000 in text or jsonb: refused here rather than failing a write.
+TEXT_PATTERN = r"^[^\x00]*$"
 
 Slug = Annotated[
     str, Meta(pattern=SLUG_PATTERN, description="lower-case slug", examples=["zhipu-ai"])
@@ -45,7 +47,7 @@ CountryCode = Annotated[
     str, Meta(pattern=COUNTRY_PATTERN, description="ISO 3166-1 alpha-2", examples=["CN"])
 ]
 Instant = Annotated[dt.datetime, Meta(tz=True, description="RFC 3339 instant with an offset")]
-Text = Annotated[str, Meta(min_length=1, max_length=500)]
+Text = Annotated[str, Meta(min_length=1, max_length=500, pattern=TEXT_PATTERN)]
 Url = Annotated[str, Meta(pattern=URL_PATTERN, max_length=2048)]
 Metadata = Annotated[dict[str, Any], Meta(max_length=32, description="small free-form object")]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable
-from decimal import Decimal
+from decimal import Context, Decimal, Inexact, localcontext
 
 from msgspec import Struct
 
@@ -217,9 +217,13 @@ def _total_usd(rounds: Iterable[Round]) -> str:
     addition is exact, so the sum is exactly the sum of the reported strings.
     """
     total = Decimal(0)
-    for r in rounds:
-        if r.amount is not None and r.amount.currency == "USD":
-            total += Decimal(r.amount.value)
-        elif r.amount_usd is not None:
-            total += Decimal(r.amount_usd)
+    # Enough digits for any sum of the decimals the vocabulary admits: never rounded.
+    with localcontext(Context(prec=200, traps=[Inexact])):
+        for r in rounds:
+            if r.amount is None:
+                continue
+            if r.amount.currency == "USD":
+                total += Decimal(r.amount.value)
+            elif r.amount_usd is not None:
+                total += Decimal(r.amount_usd)
     return format(total, "f")

@@ -15,11 +15,11 @@ async def company_ids(conn: Connection, after: str | None, limit: int) -> list[s
     return [row["company_id"] for row in rows]
 
 
-async def investor_company_ids(conn: Connection, investor_id: str) -> list[str]:
-    """Return the companies whose rounds (or their corrections) ever named an investor."""
+async def investor_company_ids(conn: Connection, investor_id: str) -> list[tuple[str, int]]:
+    """Return the companies whose rounds (or corrections) named an investor, and from when."""
     rows = await conn.fetch(
-        """SELECT company_id FROM rm_investor_companies
+        """SELECT company_id, first_position FROM rm_investor_companies
            WHERE investor_id = $1 ORDER BY company_id""",
         investor_id,
     )
-    return [row["company_id"] for row in rows]
+    return [(row["company_id"], row["first_position"]) for row in rows]

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 NAME = "read_models"
 TABLES = ("rm_companies", "rm_investor_companies")
+REBUILD_LOCK_KEY = 0x1ED6E6
 
 _READ = """
     SELECT stream, event_id, type, position, recorded_at, effective_date, data::text AS data
@@ -124,6 +125,7 @@ async def run(
 ) -> None:
     """Keep the read models up to date until cancelled: wake on NOTIFY, poll as a fallback."""
     while True:
+        wake.clear()  # before looking: a NOTIFY arriving during the step wakes the next wait
         try:
             async with pool.acquire() as conn:
                 applied = await step(conn, batch)
@@ -136,7 +138,6 @@ async def run(
             applied = 0
         if applied:
             continue
-        wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), poll_seconds)
 
@@ -158,6 +159,22 @@ async def rebuild(
     meanwhile, so the new tables equal what the incremental projector would have built.
     """
     shadow = tuple(f"{table}_next" for table in TABLES)
+    # One rebuild at a time: a second would drop the first one's tables. Session-level, so it
+    # is released if this connection goes away.
+    if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", REBUILD_LOCK_KEY):
+        raise ProjectionError("another rebuild is running")
+    try:
+        return await _rebuild(conn, shadow, progress, chunk)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", REBUILD_LOCK_KEY)
+
+
+async def _rebuild(
+    conn: Connection,
+    shadow: tuple[str, ...],
+    progress: Callable[[int, int], None] | None,
+    chunk: int,
+) -> int:
     for table, next_table in zip(TABLES, shadow, strict=True):
         await conn.execute(f"DROP TABLE IF EXISTS {next_table}")
         await conn.execute(f"CREATE TABLE {next_table} (LIKE {table} INCLUDING ALL)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
+from dataclasses import dataclass
 from typing import Annotated
 
 import msgspec
@@ -38,8 +39,8 @@ def parse_known_at(value: str | None) -> dt.datetime:
     if value is None:
         return dt.datetime.now(dt.UTC)
     try:
-        instant: dt.datetime = msgspec.convert(value, _Instant)
-    except msgspec.ValidationError:
+        instant: dt.datetime = msgspec.convert(value, _Instant).astimezone(dt.UTC)
+    except (msgspec.ValidationError, OverflowError):
         raise _bad(
             "known_at",
             f"{value!r} is not an RFC 3339 instant with an offset, such as 2023-10-21T08:00:00Z",
@@ -49,6 +50,18 @@ def parse_known_at(value: str | None) -> dt.datetime:
 
 def _bad(field: str, message: str) -> Exception:
     return problem(400, f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What an answer reflects: the log up to ``position``, as known at ``known_at``."""
+
+    position: int
+    known_at: dt.datetime
+
+
+def _seen(history: History, known_at: dt.datetime, position: int | None = None) -> Seen:
+    return Seen(history.position if position is None else position, history.known_at or known_at)
 
 
 def _facts(history: History, stream: str, known_at: dt.datetime) -> list[EffectiveFact]:
@@ -98,39 +111,39 @@ _END_OF_TIME = dt.datetime.max.replace(tzinfo=dt.UTC)
 
 async def company(
     conn: Connection, rules: RuleCache, company_id: str, as_of: dt.date, known_at: dt.datetime
-) -> tuple[CompanyState | None, int]:
-    """Return a company's state on ``as_of`` as known at ``known_at``, and the position."""
+) -> tuple[CompanyState | None, Seen]:
+    """Return a company's state on ``as_of`` as known at ``known_at``, and what it reflects."""
     stream = f"company:{company_id}"
     history = await read_history(conn, [stream], known_at)
     facts = _facts(history, stream, known_at)
     if not facts:
-        return None, history.position
+        return None, _seen(history, known_at)
     in_force = await rules.in_force(conn, history, known_at, as_of)
-    return company_state(company_id, facts, in_force, as_of), history.position
+    return company_state(company_id, facts, in_force, as_of), _seen(history, known_at)
 
 
 async def company_valuations(
     conn: Connection, company_id: str, known_at: dt.datetime, as_of: dt.date | None
-) -> tuple[list[DatedValuation] | None, int]:
+) -> tuple[list[DatedValuation] | None, Seen]:
     """Return every valuation of a company as known at ``known_at`` (None: company unknown)."""
     stream = f"company:{company_id}"
     history = await read_history(conn, [stream], known_at)
     facts = _facts(history, stream, known_at)
     if not facts:
-        return None, history.position
+        return None, _seen(history, known_at)
     found = valuations(facts)
     if as_of is not None:
         found = [v for v in found if v.effective_date <= as_of]
-    return found, history.position
+    return found, _seen(history, known_at)
 
 
 async def export_rules(
     conn: Connection, rules: RuleCache, as_of: dt.date, known_at: dt.datetime, target: str | None
-) -> tuple[list[RuleState], int]:
+) -> tuple[list[RuleState], Seen]:
     """Return the export rules in force on ``as_of`` as known at ``known_at``."""
     history = await read_history(conn, [], known_at)
     facts = await rules.facts(conn, history, known_at)
-    return rules_in_force(facts, as_of, target), history.position
+    return rules_in_force(facts, as_of, target), _seen(history, known_at)
 
 
 async def companies(
@@ -140,8 +153,9 @@ async def companies(
     known_at: dt.datetime,
     after: str | None,
     limit: int,
-) -> tuple[list[CompanyState], int, str | None]:
+) -> tuple[list[CompanyState], Seen, str | None]:
     """Return a page of companies known on ``as_of``; the last company id continues it."""
+    indexed = (await projector.status(conn)).position  # before the lookup it bounds
     ids = await lookups.company_ids(conn, after, limit)
     streams = [f"company:{company_id}" for company_id in ids]
     history = await read_history(conn, streams, known_at)
@@ -153,18 +167,20 @@ async def companies(
         if state is not None:
             found.append(state)
     last = ids[-1] if len(ids) == limit else None
-    return found, await _indexed(conn, history), last
+    return found, _seen(history, known_at, min(history.position, indexed)), last
 
 
 async def portfolio(
     conn: Connection, investor_id: str, as_of: dt.date, known_at: dt.datetime
-) -> tuple[list[tuple[str, list[str]]] | None, int]:
+) -> tuple[list[tuple[str, list[str]]] | None, Seen]:
     """Return the companies and rounds an investor took part in (None: investor unknown)."""
-    ids = await lookups.investor_company_ids(conn, investor_id)
-    streams = [f"company:{company_id}" for company_id in ids]
+    indexed = (await projector.status(conn)).position  # before the lookup it bounds
+    links = await lookups.investor_company_ids(conn, investor_id)
+    streams = [f"company:{company_id}" for company_id, _ in links]
     history = await read_history(conn, streams, known_at)
-    if not any(history.streams.values()):
-        return None, await _indexed(conn, history)
+    seen = _seen(history, known_at, min(history.position, indexed))
+    if not any(first <= history.position for _, first in links):
+        return None, seen  # no round naming the investor was recorded by known_at
     holdings = []
     for stream in streams:
         company_id = stream.removeprefix("company:")
@@ -178,9 +194,4 @@ async def portfolio(
         ]
         if rounds:
             holdings.append((company_id, rounds))
-    return holdings, await _indexed(conn, history)
-
-
-async def _indexed(conn: Connection, history: History) -> int:
-    """Return the position an answer found through the read models reflects."""
-    return min(history.position, (await projector.status(conn)).position)
+    return holdings, seen

@@ -377,6 +377,18 @@ CASES = [
     ),
     Case("method-not-allowed", 405, COMPANY, method="PUT"),
     Case(
+        "text-with-nul",
+        400,
+        {**COMPANY, "data": {**COMPANY["data"], "name": "Zhipu\u0000AI"}},
+        field="data.name",
+    ),
+    Case(
+        "metadata-with-nul",
+        400,
+        {**COMPANY, "metadata": {"actor": "a\u0000b"}},
+        field="metadata",
+    ),
+    Case(
         "stream-filter-with-nul",
         400,
         method="GET",

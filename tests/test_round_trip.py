@@ -30,8 +30,12 @@ CURRENCIES = sorted(currency.alpha_3 for currency in pycountry.currencies)
 
 slugs = st.from_regex(r"[a-z0-9][a-z0-9-]{0,63}", fullmatch=True)
 countries = st.sampled_from(COUNTRIES)
-texts = st.text(min_size=1, max_size=60) | st.text(string.printable, min_size=490, max_size=500)
-urls = st.from_regex(r"https?://[^\s]+", fullmatch=True).filter(lambda url: len(url) <= 2048)
+# Any character but U+0000, which PostgreSQL cannot store (the ledger refuses it with a 400).
+chars = st.characters(blacklist_characters="\x00")
+texts = st.text(chars, min_size=1, max_size=60) | st.text(
+    string.printable, min_size=490, max_size=500
+)
+urls = st.from_regex(r"https?://[^\s\x00]+", fullmatch=True).filter(lambda url: len(url) <= 2048)
 dates = st.dates().map(dt.date.isoformat)
 offsets = st.integers(-14 * 60, 14 * 60).map(lambda m: dt.timezone(dt.timedelta(minutes=m)))
 instants = st.datetimes(
@@ -61,13 +65,13 @@ json_values = st.recursive(
     | st.booleans()
     | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20),
+    | st.text(chars, max_size=20),
     lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(chars, max_size=8), inner, max_size=4)
     ),
     max_leaves=10,
 )
-metadata = st.dictionaries(st.text(max_size=16), json_values, max_size=32)
+metadata = st.dictionaries(st.text(chars, max_size=16), json_values, max_size=32)
 
 sources = st.fixed_dictionaries(
     {"name": texts},

@@ -13,6 +13,7 @@ from litestar.params import PathParameter, QueryParameter
 from msgspec import Struct
 
 from events.chain import format_instant
+from events.history import head_position
 from events.vocabulary import SLUG_PATTERN
 from projections import projector
 from projections.company import CompanyState, DatedValuation
@@ -118,13 +119,15 @@ class QueriesController(Controller):
         day, instant = queries.parse_as_of(as_of), queries.parse_known_at(known_at)
         async with request.app.state.pool.acquire() as conn:
             await _reach(conn, min_position)
-            state, position = await queries.company(
+            state, seen = await queries.company(
                 conn, request.app.state.rules, company_id, day, instant
             )
         if state is None:
             raise problem(404, f"the ledger holds no fact about {company_id!r} by {day}")
         fields = msgspec.structs.asdict(state)
-        return Company(**fields, as_of=day, known_at=_instant(instant), position=position)
+        return Company(
+            **fields, as_of=day, known_at=_instant(seen.known_at), position=seen.position
+        )
 
     @get("/companies/{company_id:str}/valuations")
     async def valuations(
@@ -140,15 +143,15 @@ class QueriesController(Controller):
         day = queries.parse_as_of(as_of) if as_of is not None else None
         async with request.app.state.pool.acquire() as conn:
             await _reach(conn, min_position)
-            found, position = await queries.company_valuations(conn, company_id, instant, day)
+            found, seen = await queries.company_valuations(conn, company_id, instant, day)
         if found is None:
             raise problem(404, f"the ledger holds no fact about {company_id!r}")
         return Valuations(
             company_id=company_id,
             valuations=found,
             as_of=day,
-            known_at=_instant(instant),
-            position=position,
+            known_at=_instant(seen.known_at),
+            position=seen.position,
         )
 
     @get("/companies")
@@ -164,8 +167,8 @@ class QueriesController(Controller):
         """Return companies known on ``as_of`` in id order, with their latest valuation."""
         day, instant = queries.parse_as_of(as_of), queries.parse_known_at(known_at)
         async with request.app.state.pool.acquire() as conn:
-            await _reach(conn, min_position)
-            found, position, last = await queries.companies(
+            await _reach(conn, min_position, read_models=True)
+            found, seen, last = await queries.companies(
                 conn, request.app.state.rules, day, instant, after, limit
             )
         summaries = [
@@ -181,8 +184,8 @@ class QueriesController(Controller):
             companies=summaries,
             next_after=last,
             as_of=day,
-            known_at=_instant(instant),
-            position=position,
+            known_at=_instant(seen.known_at),
+            position=seen.position,
         )
 
     @get("/investors/{investor_id:str}/portfolio")
@@ -197,16 +200,16 @@ class QueriesController(Controller):
         """Return the companies an investor took part in, with the rounds."""
         day, instant = queries.parse_as_of(as_of), queries.parse_known_at(known_at)
         async with request.app.state.pool.acquire() as conn:
-            await _reach(conn, min_position)
-            holdings, position = await queries.portfolio(conn, investor_id, day, instant)
+            await _reach(conn, min_position, read_models=True)
+            holdings, seen = await queries.portfolio(conn, investor_id, day, instant)
         if holdings is None:
             raise problem(404, f"no round in the ledger names the investor {investor_id!r}")
         return Portfolio(
             investor_id=investor_id,
             companies=[Holding(c, r) for c, r in holdings],
             as_of=day,
-            known_at=_instant(instant),
-            position=position,
+            known_at=_instant(seen.known_at),
+            position=seen.position,
         )
 
     @get("/export-rules")
@@ -224,18 +227,26 @@ class QueriesController(Controller):
         day, instant = queries.parse_as_of(as_of), queries.parse_known_at(known_at)
         async with request.app.state.pool.acquire() as conn:
             await _reach(conn, min_position)
-            rules, position = await queries.export_rules(
+            rules, seen = await queries.export_rules(
                 conn, request.app.state.rules, day, instant, target_jurisdiction
             )
-        return ExportRules(rules=rules, as_of=day, known_at=_instant(instant), position=position)
+        return ExportRules(
+            rules=rules, as_of=day, known_at=_instant(seen.known_at), position=seen.position
+        )
 
 
-async def _reach(conn: Any, min_position: int | None) -> None:
-    """Wait (bounded) until the log and the read models have reached ``min_position``."""
+async def _reach(conn: Any, min_position: int | None, read_models: bool = False) -> None:
+    """Wait (bounded) until the log, or the read models if used, hold ``min_position``."""
     if min_position is None:
         return
     deadline = time.monotonic() + MIN_POSITION_WAIT_SECONDS
-    while (await projector.status(conn)).position < min_position:
+
+    async def reached() -> int:
+        if read_models:
+            return (await projector.status(conn)).position
+        return await head_position(conn)
+
+    while await reached() < min_position:
         if time.monotonic() >= deadline:
             raise problem(
                 503,
