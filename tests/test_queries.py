@@ -229,3 +229,23 @@ async def test_a_rule_appended_after_earlier_queries_is_seen_from_its_recording_
             known_at=just_before(receipt),
         )
         assert before.json()["export_restrictions"] == []
+
+
+async def test_an_answer_for_now_reports_the_instant_it_reflects(
+    db_url: str, tokens: Tokens
+) -> None:
+    async with client_for(db_url) as client:
+        company = unique_id()
+        receipt = await post(client, tokens, f.company_registered(company))
+        # when asked for "now", then it answers as of the newest recorded event, an instant
+        # that no event appended later can share, so asking again with it gives the same answer
+        first = (await get(client, tokens, f"/companies/{company}")).json()
+        assert (first["known_at"], first["position"]) == (
+            receipt["recorded_at"],
+            receipt["position"],
+        )
+        await post(client, tokens, f.valuation_reported(company))
+        again = (
+            await get(client, tokens, f"/companies/{company}", known_at=first["known_at"])
+        ).json()
+        assert again == first
