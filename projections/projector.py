@@ -123,16 +123,24 @@ async def _write(conn: Connection, found: Changes, tables: tuple[str, str]) -> N
 async def run(
     pool: asyncpg.Pool, wake: asyncio.Event, poll_seconds: float = 1.0, batch: int = 1000
 ) -> None:
-    """Keep the read models up to date until cancelled: wake on NOTIFY, poll as a fallback."""
+    """Keep the read models up to date until cancelled: wake on NOTIFY, poll as a fallback.
+
+    Stopped by an event it cannot apply, it stays stopped (and says so) until the error is
+    cleared, as ``rebuild`` does once the read models are whole again; then it goes on.
+    """
+    stopped_by: str | None = None
     while True:
         wake.clear()  # before looking: a NOTIFY arriving during the step wakes the next wait
         try:
             async with pool.acquire() as conn:
                 applied = await step(conn, batch)
+            stopped_by = None
         except ProjectionError as exc:
-            await _record_error(pool, str(exc))
-            log.error("the projector stopped: %s", exc)
-            return
+            if str(exc) != stopped_by:
+                stopped_by = str(exc)
+                await _record_error(pool, stopped_by)
+                log.error("the projector stopped: %s", exc)
+            applied = 0
         except Exception as exc:  # the database went away; the checkpoint says where to resume
             log.warning("the projector could not reach the database: %s", exc)
             applied = 0

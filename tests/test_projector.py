@@ -219,3 +219,45 @@ async def test_ledger_worker_keeps_the_read_models_alone(db_url: str) -> None:
         ("alibaba", company),
         ("tencent", company),
     ]
+
+
+async def test_the_projector_goes_on_once_a_rebuild_clears_its_error(
+    db_url: str, tokens: Tokens
+) -> None:
+    async with client_for(db_url) as client:
+        # given a projector stopped by an error recorded against it
+        conn = await asyncpg.connect(db_url)
+        try:
+            await conn.execute(
+                "UPDATE projection_checkpoints SET error = 'stopped for the test' WHERE name = $1",
+                projector.NAME,
+            )
+        finally:
+            await conn.close()
+        company = unique_id()
+        receipt = (
+            await client.post(
+                "/events", json=f.company_registered(company), headers=tokens.header()
+            )
+        ).json()
+        health = (await client.get("/health")).json()["projections"]["read_models"]
+        assert health["error"] == "stopped for the test"
+        # when the read models are rebuilt, then the running projector carries on by itself
+        await rebuild(db_url)
+        later = f.company_registered(unique_id())
+        last = (await client.post("/events", json=later, headers=tokens.header())).json()
+
+        async def done() -> bool:
+            return await caught_up(db_url)
+
+        await wait_for(done)
+        assert last["position"] == receipt["position"] + 1
+        page = (
+            await client.get(
+                "/companies", params={"min_position": last["position"]}, headers=tokens.header()
+            )
+        ).json()
+        assert {c["company_id"] for c in page["companies"]} == {
+            company,
+            later["data"]["company_id"],
+        }
