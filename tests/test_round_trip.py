@@ -31,7 +31,7 @@ CURRENCIES = sorted(currency.alpha_3 for currency in pycountry.currencies)
 slugs = st.from_regex(r"[a-z0-9][a-z0-9-]{0,63}", fullmatch=True)
 countries = st.sampled_from(COUNTRIES)
 # Any character but U+0000, which PostgreSQL cannot store (the ledger refuses it with a 400).
-chars = st.characters(blacklist_characters="\x00")
+chars = st.characters(codec="utf-8", exclude_characters="\x00")
 texts = st.text(chars, min_size=1, max_size=60) | st.text(
     string.printable, min_size=490, max_size=500
 )
