@@ -523,9 +523,12 @@ def wait_caught_up(server: Server, head: int, timeout: float) -> Figure:
                 break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the projector did not catch up in {timeout:g}s: {state}")
-            if server.process is not None and server.process.poll() is not None:
+            if server.process is not None:
+                try:  # wait a moment on the server process itself: it keeps going or exits
+                    server.process.wait(timeout=0.2)
+                except subprocess.TimeoutExpired:
+                    continue
                 raise RuntimeError(f"the server exited:\n{server.tail()}")
-            time.sleep(0.2)
     elapsed = time.monotonic() - began
     return Figure(
         "proj",
