@@ -15,6 +15,7 @@ from events.records import Receipt, RecordedEvent, prepare
 from events.vocabulary import EVENT_TYPES, STREAM_PATTERN
 from events.writer import GroupCommitter
 from service.auth import SCOPE_OPT
+from service.openapi import AppendOperation
 from service.problems import problem
 
 MAX_POSITION = 2**63 - 1  # bigint
@@ -45,7 +46,12 @@ class StreamPage(Struct, frozen=True):
 class EventsController(Controller):
     """``/events`` and ``/streams``."""
 
-    @post("/events", opt={SCOPE_OPT: "events:write"}, status_code=201)
+    @post(
+        "/events",
+        opt={SCOPE_OPT: "events:write"},
+        status_code=201,
+        operation_class=AppendOperation,
+    )
     async def append(self, request: Request[Any, Any, Any]) -> Response[Receipt | BatchReceipts]:
         """Append one envelope, or ``{"events": [...]}`` atomically; answer with receipts."""
         envelopes, is_batch = decode_append_body(await request.body())

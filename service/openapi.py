@@ -1,0 +1,67 @@
+"""The OpenAPI description of what the service decodes by hand: the append request body.
+
+``POST /events`` reads its body itself (to report every error with its field path), so
+Litestar cannot see its type. The schema comes from msgspec, which decodes the body, so the
+document and the decoder cannot drift apart. It is inlined into the operation, because Litestar
+writes the document's component schemas from its own registry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, cast
+
+import msgspec
+from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.spec.base import BaseSchemaObject
+
+from events.vocabulary import AnyEnvelope, AppendBatch
+
+
+@dataclass
+class RawSchema(BaseSchemaObject):
+    """A schema object that is already a JSON document."""
+
+    document: dict[str, Any]
+
+    def to_schema(self) -> dict[str, Any]:
+        """Return the document as it is."""
+        return self.document
+
+
+@cache
+def append_body_schema() -> dict[str, Any]:
+    """Return the JSON schema of the append body, self-contained (Litestar owns the components)."""
+    single = msgspec.json.schema(AnyEnvelope)
+    batch = msgspec.json.schema(AppendBatch)
+    definitions = {**single.pop("$defs", {}), **batch.pop("$defs", {})}
+    return {"anyOf": [_inline(single, definitions), _inline(batch, definitions)]}
+
+
+def _inline(node: Any, definitions: dict[str, Any]) -> Any:
+    """Replace each ``$ref`` by its definition (the vocabulary has no recursive types)."""
+    if isinstance(node, list):
+        return [_inline(item, definitions) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        return _inline(definitions[node["$ref"].rsplit("/", 1)[-1]], definitions)
+    mapping = node.get("discriminator", {}).get("mapping")
+    inlined = {key: _inline(value, definitions) for key, value in node.items()}
+    if mapping is not None:  # its values are references, which no longer exist
+        inlined["discriminator"] = {"propertyName": node["discriminator"]["propertyName"]}
+    return inlined
+
+
+@dataclass
+class AppendOperation(Operation):
+    """``POST /events``: one envelope, or ``{"events": [...]}``."""
+
+    def __post_init__(self) -> None:
+        body = cast(Schema, RawSchema(append_body_schema()))
+        self.request_body = RequestBody(
+            content={"application/json": OpenAPIMediaType(schema=body)},
+            description='One envelope, or {"events": [envelope, ...]} appended all or none.',
+            required=True,
+        )
