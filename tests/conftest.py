@@ -14,7 +14,14 @@ import asyncpg
 import pytest
 
 from events.migrate import migrate
-from tests.support import TEMPLATE, Tokens, make_tokens, with_database
+from tests.support import TEMPLATE, ServerProcess, Tokens, make_tokens, with_database
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_server_left_behind() -> Iterator[None]:
+    """Kill any ``ledger serve`` a test started and did not stop."""
+    yield
+    ServerProcess.kill_all()
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -92,6 +92,17 @@ def free_port() -> int:
 class ServerProcess:
     """``ledger serve`` as a real process, for tests that need one (crashes, concurrency)."""
 
+    running: ClassVar[set[subprocess.Popen[bytes]]] = set()  # killed at the end of the session
+
+    @classmethod
+    def kill_all(cls) -> None:
+        """Kill every server a test left running (say, one whose test failed half-way)."""
+        for process in cls.running:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+        cls.running.clear()
+
     def __init__(self, url: str, log_path: Path) -> None:
         self.url = url
         self.port = free_port()
@@ -111,6 +122,7 @@ class ServerProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "service.cli", "serve"], env=env, stdout=log, stderr=log
         )
+        ServerProcess.running.add(self.process)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
