@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import uuid
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -14,7 +13,14 @@ import asyncpg
 import pytest
 
 from events.migrate import migrate
-from tests.support import TEMPLATE, ServerProcess, Tokens, make_tokens, with_database
+from tests.support import (
+    TEMPLATE,
+    ServerProcess,
+    Tokens,
+    cloned_database,
+    make_tokens,
+    with_database,
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -60,18 +66,21 @@ async def template_url(server_url: str) -> AsyncIterator[str]:
 @pytest.fixture
 async def db_url(server_url: str, template_url: str) -> AsyncIterator[str]:
     """Return the URL of a fresh, migrated database of this test's own."""
-    name = f"test_{uuid.uuid4().hex[:16]}"
-    conn = await asyncpg.connect(server_url)
-    try:
-        await conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
-    finally:
-        await conn.close()
-    yield with_database(server_url, name)
-    conn = await asyncpg.connect(server_url)
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await conn.close()
+    async with cloned_database(server_url) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+async def shared_url(server_url: str, template_url: str) -> AsyncIterator[str]:
+    """Return a database shared by one module's tests (for long tables and properties)."""
+    async with cloned_database(server_url, "module") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+async def shared_tokens(shared_url: str) -> Tokens:
+    """Return tokens for every scope, valid in the module's shared database."""
+    return await make_tokens(shared_url)
 
 
 @pytest.fixture

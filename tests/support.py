@@ -34,6 +34,25 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
 
 
+@asynccontextmanager
+async def cloned_database(server_url: str, prefix: str = "test") -> AsyncIterator[str]:
+    """Create a database cloned from the migrated template; drop it afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+    finally:
+        await conn.close()
+    try:
+        yield with_database(server_url, name)
+    finally:
+        conn = await asyncpg.connect(server_url)
+        try:
+            await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        finally:
+            await conn.close()
+
+
 def unique_id(prefix: str = "co") -> str:
     """Return a slug no other test uses."""
     return f"{prefix}-{uuid.uuid4().hex[:12]}"

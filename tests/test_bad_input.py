@@ -14,12 +14,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 
 from tests import factories as f
-from tests.support import TEMPLATE, Tokens, client_for, count_events, make_tokens, with_database
+from tests.support import Tokens, client_for, count_events
 
 MIB = 1024 * 1024
 
@@ -413,28 +412,6 @@ CASES = [
         field="stream",
     ),
 ]
-
-
-@pytest.fixture(scope="module")
-async def shared_url(server_url: str, template_url: str) -> AsyncIterator[str]:
-    """Return a database of this module's own, cloned from the migrated template."""
-    name = f"test_bad_input_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(server_url)
-    try:
-        await conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
-    finally:
-        await conn.close()
-    yield with_database(server_url, name)
-    conn = await asyncpg.connect(server_url)
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await conn.close()
-
-
-@pytest.fixture(scope="module")
-async def shared_tokens(shared_url: str) -> Tokens:
-    return await make_tokens(shared_url)
 
 
 @pytest.fixture(scope="module")

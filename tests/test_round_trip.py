@@ -13,7 +13,6 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 import msgspec
 import pycountry
 import pytest
@@ -23,7 +22,7 @@ from litestar.testing import AsyncTestClient
 
 from events.decoding import decode_append_body
 from events.vocabulary import AnyEnvelope
-from tests.support import TEMPLATE, Tokens, client_for, make_tokens, with_database
+from tests.support import Tokens, client_for
 
 COUNTRIES = sorted(country.alpha_2 for country in pycountry.countries)
 CURRENCIES = sorted(currency.alpha_3 for currency in pycountry.currencies)
@@ -170,28 +169,6 @@ def envelopes(draw: st.DrawFn) -> dict[str, Any]:
             optional={"metadata": st.none() | metadata},
         )
     )
-
-
-@pytest.fixture(scope="module")
-async def shared_url(server_url: str, template_url: str) -> AsyncIterator[str]:
-    """Return a database of this module's own, cloned from the migrated template."""
-    name = f"test_round_trip_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(server_url)
-    try:
-        await conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
-    finally:
-        await conn.close()
-    yield with_database(server_url, name)
-    conn = await asyncpg.connect(server_url)
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await conn.close()
-
-
-@pytest.fixture(scope="module")
-async def shared_tokens(shared_url: str) -> Tokens:
-    return await make_tokens(shared_url)
 
 
 @pytest.fixture(scope="module")
