@@ -224,22 +224,28 @@ def run_wrk(
     url: str, args: argparse.Namespace, mode: str, seconds: float, headers: dict[str, str]
 ) -> dict[str, Any]:
     """Run wrk with the append script for ``seconds``; return the figures its done() printed."""
-    argv = [
-        args.wrk,
-        "-t",
-        str(args.threads),
-        "-c",
-        str(args.connections),
-        "-d",
-        f"{seconds:g}s",
-        "--timeout",
-        "10s",
-        "-s",
-        str(LUA_SCRIPT),
-    ]
+    script_args = [mode, secrets.token_hex(4), str(BATCH), str(STREAMS)]
+    return wrk(
+        args.wrk, LUA_SCRIPT, url, script_args, seconds, headers, args.threads, args.connections
+    )
+
+
+def wrk(
+    program: str,
+    script: Path,
+    url: str,
+    script_args: list[str],
+    seconds: float,
+    headers: dict[str, str],
+    threads: int,
+    connections: int,
+) -> dict[str, Any]:
+    """Run wrk with a Lua ``script`` whose done() prints BENCH_JSON; return those figures."""
+    argv = [program, "-t", str(min(threads, connections)), "-c", str(connections)]
+    argv += ["-d", f"{seconds:g}s", "--timeout", "10s", "-s", str(script)]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
-    argv += [url, "--", mode, secrets.token_hex(4), str(BATCH), str(STREAMS)]
+    argv += [url, "--", *script_args]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.monotonic()
     proc = subprocess.run(

@@ -39,7 +39,6 @@ import datetime as dt
 import json
 import os
 import random
-import resource
 import shutil
 import signal
 import subprocess
@@ -569,43 +568,16 @@ def run_wrk(
     """Run wrk with queries.lua for ``seconds``; return the figures its done() printed."""
     days = (LAST_DAY - FIRST_DAY).days + 1
     first = int(dt.datetime.combine(FIRST_DAY, dt.time(), dt.UTC).timestamp())
-    connections = connections or args.connections
-    argv = [
+    script_args = [str(args.companies), COMPANY_PREFIX, str(first), str(days)]
+    return common.wrk(
         args.wrk,
-        "-t",
-        str(min(args.threads, connections)),
-        "-c",
-        str(connections),
-        "-d",
-        f"{seconds:g}s",
-        "--timeout",
-        "10s",
-        "-s",
-        str(LUA_SCRIPT),
-    ]
-    for name, value in headers.items():
-        argv += ["-H", f"{name}: {value}"]
-    argv += [url, "--", str(args.companies), COMPANY_PREFIX, str(first), str(days)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    began = time.monotonic()
-    proc = subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        timeout=seconds + 60,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    elapsed = time.monotonic() - began
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    for line in proc.stdout.splitlines():
-        if line.startswith("BENCH_JSON "):
-            figures: dict[str, Any] = json.loads(line.removeprefix("BENCH_JSON "))
-            used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-            figures["wrk_cpu_percent"] = 100 * used / elapsed
-            return figures
-    raise RuntimeError(
-        f"wrk printed no figures (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        LUA_SCRIPT,
+        url,
+        script_args,
+        seconds,
+        headers,
+        args.threads,
+        connections or args.connections,
     )
 
 
