@@ -146,8 +146,12 @@ async def run(
             applied = 0
         if applied:
             continue
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the task's
+        # cancellation when the wake arrives at the same moment, and the projector would then
+        # never stop.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), poll_seconds)
+            async with asyncio.timeout(poll_seconds):
+                await wake.wait()
 
 
 async def _record_error(pool: asyncpg.Pool, error: str) -> None:
