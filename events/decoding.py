@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
-from events.errors import FieldError, InvalidEventError, MalformedRequestError
+from events.errors import FieldError, InvalidEventError, InvalidRequestError, MalformedRequestError
 from events.vocabulary import (
     COUNTRY_PATTERN,
     CURRENCY_PATTERN,
@@ -21,6 +21,8 @@ from events.vocabulary import (
     AppendBatch,
     Fact,
 )
+
+T = TypeVar("T")
 
 _envelope_decoder = msgspec.json.Decoder(AnyEnvelope)
 _batch_decoder = msgspec.json.Decoder(AppendBatch)
@@ -55,6 +57,20 @@ def decode_append_body(body: bytes) -> tuple[list[AnyEnvelope], bool]:
         raise MalformedRequestError(f"the body is not valid UTF-8: {exc.reason}") from None
     except RecursionError:
         raise MalformedRequestError("the body is nested too deeply to be an event") from None
+
+
+def decode_request(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
+    """Decode a request body of any other kind, with the same field-path errors."""
+    try:
+        return decoder.decode(body)
+    except UnicodeDecodeError as exc:
+        raise MalformedRequestError(f"the body is not valid UTF-8: {exc.reason}") from None
+    except RecursionError:
+        raise MalformedRequestError("the body is nested too deeply") from None
+    except msgspec.ValidationError as exc:
+        raise _invalid(exc, InvalidRequestError) from None
+    except msgspec.DecodeError as exc:
+        raise MalformedRequestError(f"the body is not valid JSON: {exc}") from None
 
 
 def _decode(body: bytes) -> tuple[list[AnyEnvelope], bool]:
@@ -118,8 +134,10 @@ def _looks_like_batch(body: bytes) -> bool:
     return "events" in top and "type" not in top
 
 
-def _invalid(exc: msgspec.ValidationError) -> InvalidEventError:
+def _invalid(
+    exc: msgspec.ValidationError, kind: type[InvalidRequestError] = InvalidEventError
+) -> InvalidRequestError:
     error = to_field_error(str(exc))
     # An error about the whole body (not an object at all) is reported on the field "body".
     where = error.field or "body"
-    return InvalidEventError(f"{where}: {error.message}", [FieldError(where, error.message)])
+    return kind(f"{where}: {error.message}", [FieldError(where, error.message)])

@@ -43,7 +43,13 @@ class MalformedRequestError(LedgerError):
     title = "Malformed JSON"
 
 
-class InvalidEventError(LedgerError):
+class InvalidRequestError(LedgerError):
+    """The body is JSON but not what the endpoint takes."""
+
+    title = "Invalid request"
+
+
+class InvalidEventError(InvalidRequestError):
     """The body is JSON but not a valid envelope."""
 
     title = "Invalid event"

@@ -28,7 +28,11 @@ from service.routes.events import EventsController
 from service.routes.health import health
 from service.routes.ledger import LedgerController
 from service.routes.queries import QueriesController
+from service.routes.webhooks import WebhooksController
 from service.settings import Settings
+from service.webhooks.dispatcher import Dispatcher
+from service.webhooks.registry import WEBHOOKS_CHANNEL
+from service.webhooks.targets import Resolver, SystemResolver
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,17 @@ def start_projector(pool: asyncpg.Pool, listener: Listener) -> asyncio.Task[None
     return asyncio.create_task(projector.run(pool, wake), name="ledger-projector")
 
 
+def start_dispatcher(
+    pool: asyncpg.Pool, listener: Listener, settings: Settings, resolver: Resolver
+) -> asyncio.Task[None]:
+    """Run a webhook dispatcher in the background, woken by appends and by queued resends."""
+    dispatcher = Dispatcher(pool, settings, resolver)
+    listener.subscribe(APPENDED_CHANNEL, lambda _: dispatcher.wake())
+    listener.subscribe(WEBHOOKS_CHANNEL, lambda _: dispatcher.wake())
+    listener.on_connect(dispatcher.wake)
+    return asyncio.create_task(dispatcher.run(), name="ledger-webhooks")
+
+
 async def stop_task(task: asyncio.Task[None]) -> None:
     """Cancel a background task and wait for it to end."""
     task.cancel()
@@ -48,9 +63,13 @@ async def stop_task(task: asyncio.Task[None]) -> None:
         await task
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    """Build the service for ``settings`` (default: from the environment)."""
+def create_app(settings: Settings | None = None, resolver: Resolver | None = None) -> Litestar:
+    """Build the service for ``settings`` (default: from the environment).
+
+    ``resolver`` resolves webhook hosts (default: the system's resolver).
+    """
     settings = settings or Settings.from_env()
+    resolver = resolver or SystemResolver()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -67,6 +86,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         keys = KeyCache(pool)
         keys.listen(listener)
         projector = start_projector(pool, listener)
+        dispatcher = start_dispatcher(pool, listener, settings, resolver)
         listener.start()
         committer = GroupCommitter(
             pool,
@@ -81,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             settings=settings,
             verify_lock=asyncio.Lock(),
             rules=RuleCache(),
+            resolver=resolver,
         )
         # Everything built so far lives as long as the process: keep the collector off it, so
         # that full collections stay short (they otherwise rescan it all, tens of ms each).
@@ -91,11 +112,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
             # In-flight and queued appends are committed and answered before the pool closes.
             await committer.stop()
             await stop_task(projector)
+            await stop_task(dispatcher)
             await listener.stop()
             await pool.close()
 
     return Litestar(
-        route_handlers=[EventsController, LedgerController, QueriesController, health],
+        route_handlers=[
+            EventsController,
+            LedgerController,
+            QueriesController,
+            WebhooksController,
+            health,
+        ],
         lifespan=[lifespan],
         middleware=[ScopeCheck()],
         plugins=[problem_details_plugin()],

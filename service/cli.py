@@ -38,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="apply pending migrations").set_defaults(handler=_migrate)
     commands.add_parser(
-        "worker", help="run the projector alone (no HTTP), beside or instead of serve's"
+        "worker",
+        help="run the projector and a webhook dispatcher (no HTTP), beside or instead of serve's",
     ).set_defaults(handler=_worker)
     projections = commands.add_parser("projections", help="manage the read models")
     projections.add_subparsers(required=True, dest="projections_command").add_parser(
@@ -95,24 +96,29 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    from service.app import start_projector, stop_task
+    from service.app import start_dispatcher, start_projector, stop_task
     from service.database import create_pool, database_url
     from service.notifications import Listener
+    from service.webhooks.targets import SystemResolver
 
     async def run() -> None:
         url = await asyncio.to_thread(database_url, settings)
         pool = await create_pool(url, settings.pool_size, settings.request_timeout_seconds)
         listener = Listener(url)
-        task = start_projector(pool, listener)
+        tasks = [
+            start_projector(pool, listener),
+            start_dispatcher(pool, listener, settings, SystemResolver()),
+        ]
         listener.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await asyncio.wait(
-            [task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
+            [*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
         )
-        await stop_task(task)
+        for task in tasks:
+            await stop_task(task)
         await listener.stop()
         await pool.close()
 

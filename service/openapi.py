@@ -1,9 +1,9 @@
-"""The OpenAPI description of what the service decodes by hand: the append request body.
+"""The OpenAPI description of what the service decodes by hand: request bodies.
 
-``POST /events`` reads its body itself (to report every error with its field path), so
-Litestar cannot see its type. The schema comes from msgspec, which decodes the body, so the
-document and the decoder cannot drift apart. It is inlined into the operation, because Litestar
-writes the document's component schemas from its own registry.
+``POST /events`` and the webhook endpoints read their bodies themselves (to report every error
+with its field path), so Litestar cannot see their types. The schemas come from msgspec, which
+decodes the bodies, so the document and the decoders cannot drift apart. Each is inlined into
+its operation, because Litestar writes the document's component schemas from its own registry.
 """
 
 from __future__ import annotations
@@ -52,6 +52,27 @@ def _inline(node: Any, definitions: dict[str, Any]) -> Any:
     if mapping is not None:  # its values are references, which no longer exist
         inlined["discriminator"] = {"propertyName": node["discriminator"]["propertyName"]}
     return inlined
+
+
+def json_body(body_type: Any, description: str, required: bool = True) -> type[Operation]:
+    """Return an operation class that documents a body the handler decodes itself."""
+
+    @dataclass
+    class BodyOperation(Operation):
+        def __post_init__(self) -> None:
+            schema = msgspec.json.schema(body_type)
+            definitions = schema.pop("$defs", {})
+            self.request_body = RequestBody(
+                content={
+                    "application/json": OpenAPIMediaType(
+                        schema=cast(Schema, RawSchema(_inline(schema, definitions)))
+                    )
+                },
+                description=description,
+                required=required,
+            )
+
+    return BodyOperation
 
 
 @dataclass

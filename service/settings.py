@@ -8,6 +8,32 @@ from pathlib import Path
 from msgspec import Struct
 
 MIN_POOL_SIZE = 3
+DEFAULT_RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def parse_duration(text: str) -> float:
+    """Parse ``5s``, ``30m``, ``2h``, ``1d``, ``250ms`` or plain seconds into seconds."""
+    text = text.strip().lower()
+    for unit in ("ms", "s", "m", "h", "d"):
+        if text.endswith(unit) and text[: -len(unit)].strip():
+            number, factor = text[: -len(unit)], _UNITS[unit]
+            break
+    else:
+        number, factor = text, 1.0
+    try:
+        seconds = float(number) * factor
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration such as 5s, 30m or 2h") from None
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ValueError(f"{text!r} is not a finite, non-negative duration")
+    return seconds
+
+
+def parse_schedule(text: str) -> tuple[float, ...]:
+    """Parse a comma-separated retry schedule, such as ``5s,5m,30m``."""
+    return tuple(parse_duration(part) for part in text.split(",") if part.strip())
 
 
 class Settings(Struct, frozen=True, kw_only=True):
@@ -22,6 +48,11 @@ class Settings(Struct, frozen=True, kw_only=True):
     append_queue_limit: int = 10_000
     request_timeout_seconds: float = 10.0
     log_level: str = "info"
+    webhook_allow_private: bool = False
+    webhook_retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
+    webhook_timeout_seconds: float = 15.0
+    webhook_concurrency: int = 64
+    webhook_disable_after_seconds: float = 5 * 86400.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -42,6 +73,19 @@ class Settings(Struct, frozen=True, kw_only=True):
                 env.get("LEDGER_REQUEST_TIMEOUT", defaults.request_timeout_seconds)
             ),
             log_level=env.get("LEDGER_LOG_LEVEL", defaults.log_level),
+            webhook_allow_private=env.get("LEDGER_WEBHOOK_ALLOW_PRIVATE", "").lower() in _TRUE,
+            webhook_retry_schedule=parse_schedule(env["LEDGER_WEBHOOK_RETRY_SCHEDULE"])
+            if "LEDGER_WEBHOOK_RETRY_SCHEDULE" in env
+            else defaults.webhook_retry_schedule,
+            webhook_timeout_seconds=parse_duration(
+                env.get("LEDGER_WEBHOOK_TIMEOUT", str(defaults.webhook_timeout_seconds))
+            ),
+            webhook_concurrency=int(
+                env.get("LEDGER_WEBHOOK_CONCURRENCY", defaults.webhook_concurrency)
+            ),
+            webhook_disable_after_seconds=parse_duration(
+                env.get("LEDGER_WEBHOOK_DISABLE_AFTER", str(defaults.webhook_disable_after_seconds))
+            ),
         ).checked()
 
     def checked(self) -> Settings:
@@ -53,4 +97,8 @@ class Settings(Struct, frozen=True, kw_only=True):
             )
         if self.max_body_bytes < 1024:
             raise ValueError("LEDGER_MAX_BODY_BYTES must be at least 1024")
+        if self.webhook_timeout_seconds <= 0:
+            raise ValueError("LEDGER_WEBHOOK_TIMEOUT must be positive")
+        if self.webhook_concurrency < 1:
+            raise ValueError("LEDGER_WEBHOOK_CONCURRENCY must be at least 1")
         return self

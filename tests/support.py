@@ -24,6 +24,7 @@ from litestar.testing import AsyncTestClient
 from service.app import create_app
 from service.keys import SCOPES, create_key
 from service.settings import Settings
+from service.webhooks.targets import Resolver
 
 TEMPLATE = "ledger_template"
 
@@ -85,9 +86,11 @@ async def make_tokens(url: str) -> Tokens:
 
 
 @asynccontextmanager
-async def client_for(url: str, **settings: Any) -> AsyncIterator[AsyncTestClient[Any]]:
+async def client_for(
+    url: str, resolver: Resolver | None = None, **settings: Any
+) -> AsyncIterator[AsyncTestClient[Any]]:
     """Run the app in-process against ``url`` and yield a test client."""
-    app = create_app(Settings(database_url=url, **settings))
+    app = create_app(Settings(database_url=url, **settings), resolver)
     async with AsyncTestClient(app=app, timeout=30) as client:
         yield client
 
@@ -122,8 +125,16 @@ class ServerProcess:
                 process.wait(timeout=10)
         cls.running.clear()
 
-    def __init__(self, url: str, log_path: Path) -> None:
+    def __init__(
+        self,
+        url: str,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        command: str = "serve",
+    ) -> None:
         self.url = url
+        self.env = env or {}
+        self.command = command
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -136,12 +147,15 @@ class ServerProcess:
             "DATABASE_URL": self.url,
             "LEDGER_PORT": str(self.port),
             "LEDGER_LOG_LEVEL": "warning",
+            **self.env,
         }
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "serve"], env=env, stdout=log, stderr=log
+            [sys.executable, "-m", "service.cli", self.command], env=env, stdout=log, stderr=log
         )
         ServerProcess.running.add(self.process)
+        if self.command != "serve":  # a worker has no HTTP to wait for
+            return
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:

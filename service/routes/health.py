@@ -11,6 +11,7 @@ from msgspec import Struct
 from events import store
 from events.writer import GroupCommitter
 from projections import projector
+from service.webhooks import dispatcher
 
 
 class ProjectionHealth(Struct, frozen=True, kw_only=True):
@@ -21,6 +22,16 @@ class ProjectionHealth(Struct, frozen=True, kw_only=True):
     error: str | None = None
 
 
+class WebhookHealth(Struct, frozen=True, kw_only=True):
+    """How far webhook delivery has got: queued up to the slowest cursor, then sent."""
+
+    position: int
+    lag: int
+    pending_deliveries: int
+    failing_endpoints: int
+    disabled_endpoints: int
+
+
 class Health(Struct, frozen=True, kw_only=True):
     """Whether the service can serve, and where the log's head is."""
 
@@ -28,6 +39,7 @@ class Health(Struct, frozen=True, kw_only=True):
     database: str
     head_position: int | None
     projections: dict[str, ProjectionHealth]
+    webhooks: WebhookHealth | None
     append_task: str
     append_queue: int
 
@@ -41,12 +53,14 @@ async def health(request: Request[Any, Any, Any]) -> Response[Health]:
         async with request.app.state.pool.acquire(timeout=2) as conn:
             position, _, _ = await store.head(conn)
             read_models = await projector.status(conn)
+            cursor, pending, failing, disabled = await dispatcher.status(conn)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
         body = Health(
             status="unavailable",
             database="unreachable",
             head_position=None,
             projections={},
+            webhooks=None,
             append_task=append_task,
             append_queue=committer.queued,
         )
@@ -62,6 +76,13 @@ async def health(request: Request[Any, Any, Any]) -> Response[Health]:
                 error=read_models.error,
             )
         },
+        webhooks=WebhookHealth(
+            position=position if cursor is None else cursor,
+            lag=0 if cursor is None else position - cursor,
+            pending_deliveries=pending,
+            failing_endpoints=failing,
+            disabled_endpoints=disabled,
+        ),
         append_task=append_task,
         append_queue=committer.queued,
     )

@@ -1,0 +1,317 @@
+"""Webhook endpoints and their deliveries as the API shows them, and the SQL that keeps them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import asyncpg
+from msgspec import Struct
+
+from events.chain import format_instant
+from events.store import Connection
+from service.webhooks.signing import new_secret
+
+WEBHOOKS_CHANNEL = "ledger_webhooks"  # wakes dispatchers when deliveries are queued by hand
+
+ENDPOINT_COLUMNS = (
+    "w.endpoint_id, w.url, w.event_types, w.description, w.created_at, c.after_position,"
+    " w.disabled_at, w.disabled_reason, w.last_success_at, w.failing_since,"
+    " w.previous_secret_expires_at"
+)
+ENDPOINTS = "webhook_endpoints w JOIN webhook_cursors c USING (endpoint_id)"
+
+
+class WebhookEndpoint(Struct, frozen=True, kw_only=True):
+    """A registered endpoint, never with its secret.
+
+    ``queued_through_position`` is the last position of the log whose events have been turned
+    into deliveries for it; new subscriptions start at the head when they are created.
+    """
+
+    id: str
+    url: str
+    event_types: list[str] | None
+    description: str
+    status: str  # "enabled" or "disabled"
+    disabled_at: str | None
+    disabled_reason: str | None
+    created_at: str
+    queued_through_position: int
+    last_success_at: str | None
+    failing_since: str | None
+    previous_secret_expires_at: str | None
+
+
+class CreatedWebhook(WebhookEndpoint, frozen=True, kw_only=True):
+    """A new endpoint, with the secret shown this once."""
+
+    secret: str
+
+
+class RotatedSecret(Struct, frozen=True, kw_only=True):
+    """A new secret, shown once; the old one keeps signing until ``previous_secret_expires_at``."""
+
+    id: str
+    secret: str
+    previous_secret_expires_at: str | None
+
+
+class Attempt(Struct, frozen=True, kw_only=True):
+    """One attempt to deliver: when, how long, what came back."""
+
+    attempted_at: str
+    duration_ms: float
+    response_code: int | None
+    succeeded: bool
+    error: str | None
+
+
+class Delivery(Struct, frozen=True, kw_only=True):
+    """One event on its way to one endpoint, with every attempt made so far."""
+
+    id: int
+    event_id: uuid.UUID
+    position: int
+    replay: bool
+    status: str  # "pending", "succeeded" or "failed"
+    attempts: int
+    next_attempt_at: str | None
+    created_at: str
+    completed_at: str | None
+    attempt_log: list[Attempt]
+
+
+class ReplayQueued(Struct, frozen=True, kw_only=True):
+    """What a replay queued: every matching event after ``after_position`` up to ``through``."""
+
+    id: str
+    after_position: int
+    through_position: int
+    queued: int
+
+
+def _instant(value: dt.datetime | None) -> str | None:
+    return format_instant(value) if value is not None else None
+
+
+def to_endpoint(row: asyncpg.Record) -> WebhookEndpoint:
+    """Turn a row of ``ENDPOINT_COLUMNS`` into the endpoint as the API shows it."""
+    return WebhookEndpoint(
+        id=row["endpoint_id"],
+        url=row["url"],
+        event_types=list(row["event_types"]) if row["event_types"] is not None else None,
+        description=row["description"],
+        status="disabled" if row["disabled_at"] is not None else "enabled",
+        disabled_at=_instant(row["disabled_at"]),
+        disabled_reason=row["disabled_reason"],
+        created_at=format_instant(row["created_at"]),
+        queued_through_position=row["after_position"],
+        last_success_at=_instant(row["last_success_at"]),
+        failing_since=_instant(row["failing_since"]),
+        previous_secret_expires_at=_instant(row["previous_secret_expires_at"]),
+    )
+
+
+async def create_endpoint(
+    conn: Connection, url: str, event_types: list[str] | None, description: str
+) -> CreatedWebhook:
+    """Register an endpoint that receives the events appended from now on."""
+    secret = new_secret()
+    row = await conn.fetchrow(
+        f"""WITH w AS (
+                INSERT INTO webhook_endpoints (endpoint_id, url, event_types, description, secret)
+                VALUES ($1, $2, $3, $4, $5)
+                RETURNING *
+            ), c AS (
+                INSERT INTO webhook_cursors (endpoint_id, after_position)
+                SELECT endpoint_id, (SELECT position FROM ledger_head) FROM w
+                RETURNING *
+            )
+            SELECT {ENDPOINT_COLUMNS} FROM w JOIN c USING (endpoint_id)""",
+        f"wh_{uuid.uuid4().hex}",
+        url,
+        event_types,
+        description,
+        secret,
+    )
+    assert row is not None
+    endpoint = to_endpoint(row)
+    fields = {name: getattr(endpoint, name) for name in endpoint.__struct_fields__}
+    return CreatedWebhook(**fields, secret=secret)
+
+
+async def list_endpoints(conn: Connection) -> list[WebhookEndpoint]:
+    """Return every endpoint, oldest first."""
+    rows = await conn.fetch(
+        f"SELECT {ENDPOINT_COLUMNS} FROM {ENDPOINTS} ORDER BY w.created_at, w.endpoint_id"
+    )
+    return [to_endpoint(row) for row in rows]
+
+
+async def get_endpoint(conn: Connection, endpoint_id: str) -> WebhookEndpoint | None:
+    """Return one endpoint, or None."""
+    row = await conn.fetchrow(
+        f"SELECT {ENDPOINT_COLUMNS} FROM {ENDPOINTS} WHERE w.endpoint_id = $1", endpoint_id
+    )
+    return to_endpoint(row) if row is not None else None
+
+
+async def delete_endpoint(conn: Connection, endpoint_id: str) -> bool:
+    """Delete an endpoint with its deliveries; return whether it existed."""
+    result = await conn.execute("DELETE FROM webhook_endpoints WHERE endpoint_id = $1", endpoint_id)
+    return str(result) == "DELETE 1"
+
+
+async def rotate_secret(
+    conn: Connection, endpoint_id: str, grace: dt.timedelta
+) -> RotatedSecret | None:
+    """Give an endpoint a new secret; the current one keeps signing for ``grace``."""
+    secret = new_secret()
+    row = await conn.fetchrow(
+        """UPDATE webhook_endpoints
+           SET previous_secret = CASE WHEN $3 > interval '0' THEN secret END,
+               previous_secret_expires_at = CASE WHEN $3 > interval '0' THEN now() + $3 END,
+               secret = $2
+           WHERE endpoint_id = $1
+           RETURNING previous_secret_expires_at""",
+        endpoint_id,
+        secret,
+        grace,
+    )
+    if row is None:
+        return None
+    return RotatedSecret(
+        id=endpoint_id,
+        secret=secret,
+        previous_secret_expires_at=_instant(row["previous_secret_expires_at"]),
+    )
+
+
+async def enable_endpoint(conn: Connection, endpoint_id: str) -> WebhookEndpoint | None:
+    """Enable a disabled endpoint: its queued deliveries and the events since go out again."""
+    row = await conn.fetchrow(
+        f"""WITH w AS (
+                UPDATE webhook_endpoints
+                SET disabled_at = NULL, disabled_reason = NULL, failing_since = NULL
+                WHERE endpoint_id = $1
+                RETURNING *
+            )
+            SELECT {ENDPOINT_COLUMNS}, pg_notify('{WEBHOOKS_CHANNEL}', '')
+            FROM w JOIN webhook_cursors c USING (endpoint_id)""",
+        endpoint_id,
+    )
+    return to_endpoint(row) if row is not None else None
+
+
+async def list_deliveries(
+    conn: Connection, endpoint_id: str, status: str | None, before: int | None, limit: int
+) -> list[Delivery]:
+    """Return an endpoint's deliveries, newest first, each with its attempts."""
+    rows = await conn.fetch(
+        """SELECT delivery_id, event_id, position, replay, status, attempts, next_attempt_at,
+                  created_at, completed_at
+           FROM webhook_deliveries
+           WHERE endpoint_id = $1 AND ($2::text IS NULL OR status = $2)
+             AND ($3::bigint IS NULL OR delivery_id < $3)
+           ORDER BY delivery_id DESC LIMIT $4""",
+        endpoint_id,
+        status,
+        before,
+        limit,
+    )
+    attempts: dict[int, list[Attempt]] = {row["delivery_id"]: [] for row in rows}
+    for a in await conn.fetch(
+        """SELECT delivery_id, attempted_at, duration_ms, response_code, succeeded, error
+           FROM webhook_attempts WHERE delivery_id = ANY($1::bigint[])
+           ORDER BY delivery_id, attempt_id""",
+        list(attempts),
+    ):
+        attempts[a["delivery_id"]].append(
+            Attempt(
+                attempted_at=format_instant(a["attempted_at"]),
+                duration_ms=round(a["duration_ms"], 3),
+                response_code=a["response_code"],
+                succeeded=a["succeeded"],
+                error=a["error"],
+            )
+        )
+    return [
+        Delivery(
+            id=row["delivery_id"],
+            event_id=row["event_id"],
+            position=row["position"],
+            replay=row["replay"],
+            status=row["status"],
+            attempts=row["attempts"],
+            next_attempt_at=format_instant(row["next_attempt_at"])
+            if row["status"] == "pending"
+            else None,
+            created_at=format_instant(row["created_at"]),
+            completed_at=_instant(row["completed_at"]),
+            attempt_log=attempts[row["delivery_id"]],
+        )
+        for row in rows
+    ]
+
+
+async def replay(conn: Connection, endpoint_id: str, after_position: int) -> ReplayQueued | None:
+    """Queue again every matching event after ``after_position`` that was already queued.
+
+    Events past the endpoint's cursor are not queued here: they are on their way anyway.
+    """
+    row = await conn.fetchrow(
+        f"""WITH endpoint AS (
+                SELECT w.endpoint_id, w.event_types, c.after_position FROM {ENDPOINTS}
+                WHERE w.endpoint_id = $1
+            ), queued AS (
+                INSERT INTO webhook_deliveries (endpoint_id, position, event_id, replay)
+                SELECT w.endpoint_id, e.position, e.event_id, true
+                FROM endpoint w JOIN events e
+                  ON e.position > $2 AND e.position <= w.after_position
+                 AND (w.event_types IS NULL OR e.type = ANY(w.event_types))
+                ORDER BY e.position
+                RETURNING 1
+            )
+            SELECT w.after_position, (SELECT count(*) FROM queued) AS queued,
+                   pg_notify('{WEBHOOKS_CHANNEL}', '')
+            FROM endpoint w""",
+        endpoint_id,
+        after_position,
+    )
+    if row is None:
+        return None
+    return ReplayQueued(
+        id=endpoint_id,
+        after_position=after_position,
+        through_position=max(after_position, row["after_position"]),
+        queued=row["queued"],
+    )
+
+
+class ResendRefused(Exception):
+    """A delivery that is still pending cannot be resent (it is on its way)."""
+
+
+async def resend(conn: Connection, endpoint_id: str, delivery_id: int) -> bool:
+    """Send a finished delivery again, as a new series of attempts; False if there is none."""
+    row = await conn.fetchrow(
+        f"""WITH found AS (
+                SELECT delivery_id, status FROM webhook_deliveries
+                WHERE endpoint_id = $1 AND delivery_id = $2
+            ), restarted AS (
+                UPDATE webhook_deliveries d
+                SET status = 'pending', attempts = 0, next_attempt_at = now(),
+                    completed_at = NULL
+                FROM found WHERE d.delivery_id = found.delivery_id AND found.status <> 'pending'
+                RETURNING d.delivery_id, pg_notify('{WEBHOOKS_CHANNEL}', '')
+            )
+            SELECT found.status, (SELECT count(*) FROM restarted) AS restarted FROM found""",
+        endpoint_id,
+        delivery_id,
+    )
+    if row is None:
+        return False
+    if row["restarted"] == 0:
+        raise ResendRefused(f"delivery {delivery_id} is still pending")
+    return True

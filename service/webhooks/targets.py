@@ -1,0 +1,144 @@
+"""Where a webhook may be sent: the URL's shape, and the addresses its host resolves to.
+
+A target is checked when it is registered and again whenever a connection to it is opened,
+against the addresses of that very connection: a host that resolved to a public address at
+registration and to 127.0.0.1 now (DNS rebinding) is refused at send time, because the
+connection goes to the address that was checked, never to a second resolution of the name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Iterable
+from typing import Protocol
+from urllib.parse import SplitResult, urlsplit
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+MAX_URL_LENGTH = 2048
+
+# Instance metadata services, which hand out credentials to whoever can reach them.
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in (
+        "169.254.169.254",  # AWS, GCP, Azure, OpenStack, DigitalOcean
+        "169.254.170.2",  # AWS ECS task metadata
+        "fd00:ec2::254",  # AWS over IPv6
+        "100.100.100.200",  # Alibaba Cloud
+        "192.0.0.192",  # Oracle Cloud
+    )
+)
+CARRIER_GRADE_NAT = ipaddress.ip_network("100.64.0.0/10")
+UNIQUE_LOCAL = ipaddress.ip_network("fc00::/7")
+
+
+class TargetError(Exception):
+    """A webhook target that may not be used; the message says why, for the URL's owner."""
+
+
+class Resolver(Protocol):
+    """Resolves a host name to the addresses a connection could go to."""
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        """Return the addresses of ``host`` (an empty list if it has none)."""
+        ...
+
+
+class SystemResolver:
+    """The operating system's resolver (getaddrinfo), run off the event loop."""
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        """Return the addresses of ``host``, IPv4 and IPv6."""
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror:
+            return []
+        return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+async def addresses_of(resolver: Resolver, host: str, port: int) -> list[str]:
+    """Return the addresses a connection to ``host`` could go to (itself, if an address)."""
+    try:
+        return [str(ipaddress.ip_address(host.strip("[]")))]
+    except ValueError:
+        return await resolver.resolve(host, port)
+
+
+def refusal(address: IPAddress) -> str | None:
+    """Return why ``address`` may not receive webhooks, or None if it is a public address."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address in METADATA_ADDRESSES:
+        return "a cloud metadata address"
+    if address.is_loopback:
+        return "a loopback address"
+    if address.is_link_local:
+        return "a link-local address"
+    if address.is_multicast:
+        return "a multicast address"
+    if address.is_unspecified or address.is_reserved:
+        return "not a public address"
+    if address in CARRIER_GRADE_NAT:
+        return "a carrier-grade NAT address"
+    if address in UNIQUE_LOCAL:
+        return "a unique-local IPv6 address"
+    if address.is_private:
+        return "a private address"
+    if not address.is_global:
+        return "not a public address"
+    return None
+
+
+def check_addresses(host: str, addresses: Iterable[str]) -> list[str]:
+    """Return ``addresses`` if every one is public; else raise TargetError naming the first."""
+    checked = list(addresses)
+    if not checked:
+        raise TargetError(f"the host {host!r} does not resolve to any address")
+    for text in checked:
+        why = refusal(ipaddress.ip_address(text.split("%", 1)[0]))
+        if why is not None:
+            raise TargetError(f"the host {host!r} resolves to {text}, {why}")
+    return checked
+
+
+def parse_url(url: str, allow_private: bool) -> SplitResult:
+    """Check a webhook URL's shape; return its parts or raise TargetError."""
+    if len(url) > MAX_URL_LENGTH:
+        raise TargetError(f"must be at most {MAX_URL_LENGTH} characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise TargetError(f"is not a valid URL ({exc})") from None
+    schemes = ("https", "http") if allow_private else ("https",)
+    if parts.scheme not in schemes:
+        raise TargetError(
+            "must be an https URL" if not allow_private else "must be an http or https URL"
+        )
+    if not parts.hostname:
+        raise TargetError("must name a host")
+    if parts.username is not None or parts.password is not None:
+        raise TargetError("must not carry credentials; authenticate with the signature instead")
+    if parts.fragment:
+        raise TargetError("must not have a fragment")
+    if port == 0:
+        raise TargetError("must not use port 0")
+    return parts
+
+
+def default_port(parts: SplitResult) -> int:
+    """Return the port a connection to ``parts`` goes to."""
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+async def check_target(url: str, resolver: Resolver, allow_private: bool) -> None:
+    """Refuse a URL of the wrong shape, or whose host resolves to a non-public address."""
+    parts = parse_url(url, allow_private)
+    if allow_private:
+        return
+    host = parts.hostname
+    assert host is not None
+    check_addresses(host, await addresses_of(resolver, host, default_port(parts)))
