@@ -7,6 +7,7 @@ checked with the ``standardwebhooks`` package, not with the service's own code.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -416,3 +417,28 @@ async def _settled(client: AsyncTestClient[Any], tokens: Tokens) -> None:
         return bool(webhooks["pending_deliveries"] == 0 and webhooks["lag"] == 0)
 
     await wait_for(quiet)
+
+
+async def test_an_endpoint_failing_for_too_long_is_disabled(db_url: str) -> None:
+    tokens = await make_tokens(db_url)
+    settings = {
+        **FAST,
+        "webhook_retry_schedule": (0.1,) * 50,
+        "webhook_disable_after_seconds": 0.5,  # five days in production
+    }
+    async with client_for(db_url, **settings) as client:
+        with Receiver(lambda _r, _c: Answer(500)).running() as receiver:
+            created = await register(client, tokens, receiver.url)
+            await append(client, tokens, factories.company_registered(unique_id()))
+
+            async def disabled() -> bool:
+                shown = await client.get(f"/webhooks/{created['id']}", headers=tokens.header())
+                return bool(shown.json()["status"] == "disabled")
+
+            await wait_for(disabled, within=15)
+            shown = (await client.get(f"/webhooks/{created['id']}", headers=tokens.header())).json()
+            attempts = len(receiver.snapshot())
+            await asyncio.sleep(0.5)
+            assert len(receiver.snapshot()) == attempts  # nothing more is sent to it
+    assert shown["disabled_reason"].startswith("no successful delivery since")
+    assert shown["failing_since"] is not None and shown["last_success_at"] is None
