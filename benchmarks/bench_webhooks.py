@@ -36,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_append import (  # noqa: E402
+from bench_append import (
     CpuMeter,
     Database,
     Server,
@@ -140,8 +140,8 @@ async def arrivals(http: Any, port: int) -> list[tuple[int, str, float]]:
     return [tuple(a) for a in answer.json()]  # type: ignore[misc]
 
 
-async def wait_arrivals(http: Any, port: int, n: int, timeout: float) -> list[Any]:
-    deadline = time.monotonic() + timeout
+async def wait_arrivals(http: Any, port: int, n: int, within: float) -> list[Any]:
+    deadline = time.monotonic() + within
     while True:
         got = await arrivals(http, port)
         if len(got) >= n or time.monotonic() > deadline:
@@ -159,7 +159,7 @@ async def throughput(
         answer = await http.post(f"{base}/events", json={"events": batch}, headers=auth)
         assert answer.status_code == 201, answer.text
     appended = time.time()
-    got = await wait_arrivals(http, control, ENDPOINTS * events, timeout=300)
+    got = await wait_arrivals(http, control, ENDPOINTS * events, within=300)
     last = max(a[2] for a in got)
     return {
         "deliveries": len(got),
@@ -191,7 +191,7 @@ async def latency(
 
     await asyncio.gather(*[one(i) for i in range(total)])
     offered = total / (time.monotonic() - began)
-    got = await wait_arrivals(http, control, ENDPOINTS * len(acknowledged), timeout=120)
+    got = await wait_arrivals(http, control, ENDPOINTS * len(acknowledged), within=120)
     latencies = sorted(
         (at - acknowledged[event_id]) * 1000 for _, event_id, at in got if event_id in acknowledged
     )
@@ -235,8 +235,8 @@ async def ceiling(http_limits: Any, ports: list[int], n: int) -> dict[str, Any]:
     return {"deliveries": n, "per_s": n / elapsed}
 
 
-async def settle(http: Any, base: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
+async def settle(http: Any, base: str, within: float = 120) -> None:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         webhooks = (await http.get(f"{base}/health")).json()["webhooks"]
         if webhooks["pending_deliveries"] == 0 and webhooks["lag"] == 0:
@@ -368,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     console.print(info)
     a, b, c = figures["a"], figures["b"], figures["c"]
     table = Table(title=f"webhook delivery, {ENDPOINTS} local receivers")
-    for name in ("case", "what", "deliveries", "deliveries/s", "p50 ms", "p99 ms", "max ms", "CPU %"):
+    columns = ("case", "what", "deliveries", "deliveries/s", "p50 ms", "p99 ms", "max ms", "CPU %")
+    for name in columns:
         table.add_column(name, justify="left" if name in ("case", "what", "CPU %") else "right")
 
     def cpu(percent: dict[str, float]) -> str:

@@ -26,8 +26,10 @@ import datetime as dt
 import email.utils
 import logging
 import random
+import ssl
 import time
 from collections.abc import Iterable
+from typing import Any
 
 import asyncpg
 import httpcore
@@ -48,6 +50,8 @@ MAX_RESPONSE_BYTES = 4096  # of a receiver's answer, read and dropped
 MAX_RETRY_AFTER = 86400.0  # a receiver asking for more waits a day at most
 POLL_SECONDS = 1.0  # retries fall due, and NOTIFY can be lost: look at least this often
 USER_AGENT = "investment-ledger-webhooks/1"
+PER_ORIGIN_CONNECTIONS = 16  # kept open to one receiver
+MAX_ORIGINS = 1000  # clients kept at once
 DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 _EVENT_COLUMNS = ", ".join(f"e.{c.strip()}" for c in store.EVENT_COLUMNS.split(","))
@@ -231,16 +235,54 @@ def next_attempt_at(
     return now + dt.timedelta(seconds=delay)
 
 
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Opens connections only to public addresses, checked for the connection being opened.
+class Stream(httpcore.AsyncNetworkStream):
+    """A connection whose socket is looked up once, not on every pass over the pool.
 
-    The host is resolved here, every address is checked, and the connection goes to a checked
-    address: a name cannot resolve to one address for the check and another for the connect.
-    TLS still verifies the certificate against the host name.
+    httpcore asks each idle connection for its socket whenever it places a request, and anyio
+    rebuilds a table of attributes to answer; at hundreds of requests a second that adds up.
     """
 
-    def __init__(self, resolver: Resolver) -> None:
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+        self._socket = inner.get_extra_info("socket")
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
+        """Read from the connection."""
+        return await self._inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """Write to the connection."""
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        """Close the connection."""
+        await self._inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> httpcore.AsyncNetworkStream:
+        """Wrap the connection in TLS."""
+        return Stream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        """Answer ``socket`` from memory, anything else from the connection."""
+        return self._socket if info == "socket" else self._inner.get_extra_info(info)
+
+
+class Backend(httpcore.AsyncNetworkBackend):
+    """Opens connections, only to public addresses unless ``guard`` is off.
+
+    With the guard on, the host is resolved here, every address is checked, and the connection
+    goes to a checked address: a name cannot resolve to one address for the check and another
+    for the connect. TLS still verifies the certificate against the host name.
+    """
+
+    def __init__(self, resolver: Resolver, guard: bool) -> None:
         self._resolver = resolver
+        self._guard = guard
         self._inner = httpcore.AnyIOBackend()
 
     async def connect_tcp(
@@ -252,12 +294,18 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         """Resolve, check, then connect to the first checked address that answers."""
+        if not self._guard:
+            return Stream(
+                await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+            )
         addresses = check_addresses(host, await addresses_of(self._resolver, host, port))
         last: Exception | None = None
         for address in addresses:
             try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
+                return Stream(
+                    await self._inner.connect_tcp(
+                        address, port, timeout, local_address, socket_options
+                    )
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last = exc
@@ -278,29 +326,64 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-def http_client(settings: Settings, resolver: Resolver) -> httpx.AsyncClient:
-    """The client deliveries go through: no redirects, no proxies from the environment."""
-    limits = httpx.Limits(
-        max_connections=settings.webhook_concurrency,
-        max_keepalive_connections=settings.webhook_concurrency,
-    )
-    transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
-    if not settings.webhook_allow_private:
-        # Same pool settings, with connections opened through the address check.
+class Clients:
+    """One httpx client per origin (scheme, host, port), sharing one TLS context.
+
+    httpcore's pool looks at each of its connections for every request it places, so one pool
+    for every endpoint would cost more per request the more endpoints there are; a pool per
+    origin stays small. Clients send no cookies, follow no redirects and take no proxy from the
+    environment. The dispatcher's own bound limits the sends in flight across all of them.
+    """
+
+    def __init__(self, settings: Settings, resolver: Resolver) -> None:
+        self._settings = settings
+        self._backend = Backend(resolver, guard=not settings.webhook_allow_private)
+        self._ssl = httpx.create_ssl_context()
+        self._clients: dict[tuple[str, str, int | None], httpx.AsyncClient] = {}
+        # Each request would be logged at INFO with its URL; outcomes are recorded instead.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+
+    def for_url(self, url: httpx.URL) -> httpx.AsyncClient:
+        """Return the client for ``url``'s origin, made on first use."""
+        origin = (url.scheme, url.host, url.port)
+        client = self._clients.get(origin)
+        if client is None:
+            if len(self._clients) >= MAX_ORIGINS:  # endpoints come and go: start afresh
+                stale = list(self._clients.values())
+                self._clients.clear()
+                for old in stale:
+                    asyncio.get_running_loop().create_task(old.aclose())
+            client = self._clients[origin] = self._make()
+        return client
+
+    def _make(self) -> httpx.AsyncClient:
+        limits = httpx.Limits(
+            max_connections=PER_ORIGIN_CONNECTIONS,
+            max_keepalive_connections=PER_ORIGIN_CONNECTIONS,
+        )
+        transport = httpx.AsyncHTTPTransport(verify=self._ssl, limits=limits, trust_env=False)
+        # The same pool, with connections opened through the backend above.
         transport._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=self._ssl,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=GuardedBackend(resolver),
+            network_backend=self._backend,
         )
-    return httpx.AsyncClient(
-        transport=transport,
-        timeout=settings.webhook_timeout_seconds,
-        follow_redirects=False,
-        trust_env=False,
-        headers={"user-agent": USER_AGENT},
-    )
+        return httpx.AsyncClient(
+            transport=transport,
+            timeout=self._settings.webhook_timeout_seconds,
+            follow_redirects=False,
+            trust_env=False,
+            headers={"user-agent": USER_AGENT},
+        )
+
+    async def aclose(self) -> None:
+        """Close every client."""
+        clients = list(self._clients.values())
+        self._clients.clear()
+        for client in clients:
+            await client.aclose()
 
 
 class Dispatcher:
@@ -324,27 +407,28 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Dispatch until cancelled; outcomes of sends already made are recorded on the way out."""
-        async with http_client(self._settings, self._resolver) as client:
-            recorder = asyncio.create_task(self._record_forever(), name="webhook-recorder")
-            try:
-                await self._loop(client)
-            finally:
-                if self._sending:  # let sends under way finish, briefly, so they are recorded
-                    await asyncio.wait(self._sending, timeout=2)
-                for task in list(self._sending):
-                    task.cancel()
-                await asyncio.gather(*self._sending, return_exceptions=True)
-                recorder.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await recorder
-                with contextlib.suppress(*DATABASE_ERRORS):
-                    await self._flush()  # a lease ends for whatever is left unrecorded
+        clients = Clients(self._settings, self._resolver)
+        recorder = asyncio.create_task(self._record_forever(), name="webhook-recorder")
+        try:
+            await self._loop(clients)
+        finally:
+            if self._sending:  # let sends under way finish, briefly, so they are recorded
+                await asyncio.wait(self._sending, timeout=2)
+            for task in list(self._sending):
+                task.cancel()
+            await asyncio.gather(*self._sending, return_exceptions=True)
+            recorder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recorder
+            with contextlib.suppress(*DATABASE_ERRORS):
+                await self._flush()  # a lease ends for whatever is left unrecorded
+            await clients.aclose()
 
-    async def _loop(self, client: httpx.AsyncClient) -> None:
+    async def _loop(self, clients: Clients) -> None:
         while True:
             self._wake.clear()
             try:
-                more = await self._pass(client)
+                more = await self._pass(clients)
             except DATABASE_ERRORS as exc:
                 log.warning("webhook dispatch paused: %s", exc)
                 more = False
@@ -353,7 +437,7 @@ class Dispatcher:
                     async with asyncio.timeout(POLL_SECONDS):
                         await self._wake.wait()
 
-    async def _pass(self, client: httpx.AsyncClient) -> bool:
+    async def _pass(self, clients: Clients) -> bool:
         """Fan out and claim once; return whether there is more to do at once."""
         free = self._slots - len(self._sending)
         async with self._pool.acquire() as conn:
@@ -361,7 +445,7 @@ class Dispatcher:
             rows = await conn.fetch(CLAIM, free, self._lease) if free > 0 else []
         assert fanned is not None
         for row in rows:
-            task = asyncio.create_task(self._send(client, claimed_from(row)))
+            task = asyncio.create_task(self._send(clients, claimed_from(row)))
             self._sending.add(task)
             task.add_done_callback(self._sent)
         return fanned["endpoints"] == FAN_OUT_ENDPOINTS or (free > 0 and len(rows) == free)
@@ -370,7 +454,7 @@ class Dispatcher:
         self._sending.discard(task)
         self._wake.set()  # a slot is free
 
-    async def _send(self, client: httpx.AsyncClient, claimed: Claimed) -> None:
+    async def _send(self, clients: Clients, claimed: Claimed) -> None:
         timestamp = int(time.time())
         headers = {
             "content-type": "application/json",
@@ -386,8 +470,9 @@ class Dispatcher:
         error: str | None = None
         retry_after: float | None = None
         try:
-            async with client.stream(
-                "POST", claimed.url, content=claimed.body, headers=headers
+            url = httpx.URL(claimed.url)
+            async with clients.for_url(url).stream(
+                "POST", url, content=claimed.body, headers=headers
             ) as response:
                 code = response.status_code
                 read = 0
