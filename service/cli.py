@@ -9,6 +9,8 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from service.settings import Settings
 
@@ -45,7 +47,29 @@ def _parser() -> argparse.ArgumentParser:
     projections.add_subparsers(required=True, dest="projections_command").add_parser(
         "rebuild", help="replay the whole log into new read models and swap them in"
     ).set_defaults(handler=_rebuild)
-    commands.add_parser("verify", help="recompute the hash chain").set_defaults(handler=_verify)
+    verify = commands.add_parser(
+        "verify", help="recompute the hash chain, of the database or of an export file"
+    )
+    verify.add_argument(
+        "--file", type=Path, help="an export (JSON lines) to verify offline, with no database"
+    )
+    verify.add_argument(
+        "--previous-hash",
+        help="for an export made with --after N: the hash of position N, to check the first line",
+    )
+    verify.set_defaults(handler=_verify)
+
+    load = commands.add_parser(
+        "import", help="append the envelopes of a JSON-lines file (each with its event_id)"
+    )
+    load.add_argument("file", type=Path)
+    load.set_defaults(handler=_import)
+    export = commands.add_parser(
+        "export", help="write every event with its position, recorded_at and hash as JSON lines"
+    )
+    export.add_argument("--after", type=int, default=0, help="only events after this position")
+    export.add_argument("--output", "-o", type=Path, help="a file (default: standard output)")
+    export.set_defaults(handler=_export)
 
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
         required=True, dest="keys_command"
@@ -164,6 +188,9 @@ def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
 def _verify(settings: Settings, args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    if args.file is not None:
+        return _verify_file(args.file, args.previous_hash)
+
     from events.integrity import verify_store
     from service.database import connect
 
@@ -184,6 +211,141 @@ def _verify(settings: Settings, args: argparse.Namespace) -> int:
         return 1
 
     return asyncio.run(run())
+
+
+def _verify_file(path: Path, previous_hash: str | None) -> int:
+    from events.transfer import verify_export
+
+    try:
+        anchor = bytes.fromhex(previous_hash) if previous_hash else None
+        with path.open("rb") as lines:
+            report = verify_export(lines, anchor)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not report.intact:
+        print(f"NOT intact at line {report.bad_line}: {report.problem}")
+        return 1
+    if not report.checked:
+        print("the file holds no events")
+        return 1
+    print(
+        f"intact: {report.checked} events, positions {report.first_position} to "
+        f"{report.last_position}, last hash {report.last_hash}"
+    )
+    if not report.anchored:
+        print(
+            f"(the file starts at position {report.first_position}: its first line was taken as "
+            "given; pass --previous-hash to check it against the event before it)"
+        )
+    return 0
+
+
+def _import(settings: Settings, args: argparse.Namespace) -> int:
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        ProgressColumn,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    from events.transfer import ImportLineError, import_lines
+    from events.writer import GroupCommitter
+    from service.database import connect, create_pool, database_url
+
+    class Rate(ProgressColumn):
+        """Events per second."""
+
+        def render(self, task: Any) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:,.0f} events/s" if speed else "… events/s")
+
+    try:
+        total = sum(1 for line in args.file.open("rb") if line.strip())
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    async def run() -> Any:
+        async with connect(settings):
+            pass  # the embedded server started, the schema up to date
+        url = await asyncio.to_thread(database_url, settings)
+        pool = await create_pool(url, 3, settings.request_timeout_seconds)
+        try:
+            committer = GroupCommitter(pool, answer_within=settings.request_timeout_seconds)
+            committer.start()
+            try:
+                with (
+                    Progress(
+                        TextColumn(f"importing {args.file.name}"),
+                        BarColumn(),
+                        TaskProgressColumn(),
+                        TextColumn("{task.completed:,}/{task.total:,} lines"),
+                        Rate(),
+                        TimeRemainingColumn(),
+                    ) as bar,
+                    args.file.open("rb") as lines,
+                ):
+                    task = bar.add_task("import", total=total)
+                    async with pool.acquire() as conn:
+                        return await import_lines(
+                            committer, conn, lines, lambda n: bar.advance(task, n)
+                        )
+            finally:
+                await committer.stop()
+        finally:
+            await pool.close()
+
+    started = time.monotonic()
+    try:
+        report = asyncio.run(run())
+    except ImportLineError as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+        print(
+            "nothing of the batch holding that line was appended; batches before it were",
+            file=sys.stderr,
+        )
+        return 1
+    elapsed = time.monotonic() - started
+    print(
+        f"imported {report.lines:,} lines in {elapsed:.1f} s: {report.appended:,} appended, "
+        f"{report.already_recorded:,} already recorded"
+    )
+    return 0
+
+
+def _export(settings: Settings, args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from events import store
+    from events.transfer import export_lines
+    from service.database import connect
+
+    console = Console(stderr=True)
+
+    async def run(out: Any) -> int:
+        count = 0
+        async with connect(settings) as conn:
+            last = (await store.head(conn))[0]
+            with console.status("exporting…") as status:
+                async for line in export_lines(conn, args.after, last):
+                    out.write(line)
+                    count += 1
+                    if count % 10_000 == 0:
+                        status.update(f"exported {count:,} of {max(last - args.after, 0):,}…")
+        return count
+
+    if args.output is not None:
+        with args.output.open("wb") as out:
+            count = asyncio.run(run(out))
+    else:
+        count = asyncio.run(run(sys.stdout.buffer))
+        sys.stdout.flush()
+    console.print(f"exported {count:,} events after position {args.after}")
+    return 0
 
 
 def _keys_create(settings: Settings, args: argparse.Namespace) -> int:
