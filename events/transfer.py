@@ -102,6 +102,7 @@ async def import_lines(
     conn: store.Connection,
     lines: Iterable[bytes],
     progress: Callable[[int], None] | None = None,
+    batch_size: int = IMPORT_BATCH,
 ) -> ImportReport:
     """Append every line's envelope, batch by batch; stop at the first bad line.
 
@@ -110,7 +111,7 @@ async def import_lines(
     new ones.
     """
     report = ImportReport()
-    for batch in read_batches(lines):
+    for batch in read_batches(lines, batch_size):
         envelopes = [_decode_line(number, line) for number, line in batch]
         numbers = [number for number, _ in batch]
         try:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import logging
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from service.settings import Settings
 
@@ -36,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", help="address to bind (default LEDGER_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default LEDGER_PORT or 8000)")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="load the demo dataset into a fresh embedded database (deleted on exit)",
+    )
     serve.set_defaults(handler=_serve)
 
     commands.add_parser("migrate", help="apply pending migrations").set_defaults(handler=_migrate)
@@ -90,6 +100,14 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from service.app import create_app
 
+    if args.demo:
+        if settings.database_url:
+            print("error: --demo starts a database of its own; unset DATABASE_URL", file=sys.stderr)
+            return 2
+        demo_dir = Path(tempfile.mkdtemp(prefix="ledger-demo-"))
+        atexit.register(shutil.rmtree, demo_dir, ignore_errors=True)
+        settings = _demo(msgspec.structs.replace(settings, data_dir=demo_dir), args)
+
     # uvicorn shuts down gracefully on SIGTERM (requests in flight finish, the lifespan commits
     # every queued append), then re-raises the signal; a completed graceful stop exits 0.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -104,6 +122,24 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=30,
     )
     return 0
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> Settings:
+    """Start the embedded database, load the demo into it; return settings pointing at it."""
+    from service import demo
+    from service.database import database_url
+
+    url = database_url(settings)
+    report = asyncio.run(demo.load(url))
+    base = f"http://{args.host or settings.host}:{args.port or settings.port}"
+    print(
+        f"demo: {report.lines} events from public reports loaded into a fresh database.\n"
+        f"demo: token (all scopes, this demo only): {demo.DEMO_TOKEN}\n"
+        f"demo: explorer at {base}/ui, API documentation at {base}/schema/swagger",
+        file=sys.stderr,
+        flush=True,
+    )
+    return msgspec.structs.replace(settings, database_url=url)
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:

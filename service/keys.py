@@ -56,10 +56,18 @@ def parse_scopes(text: str) -> list[str]:
     return scopes
 
 
-async def create_key(conn: asyncpg.Connection, name: str, scopes: list[str]) -> tuple[str, str]:
-    """Create a key; return its id and its token (the only time the token exists)."""
+async def create_key(
+    conn: asyncpg.Connection, name: str, scopes: list[str], token: str | None = None
+) -> tuple[str, str]:
+    """Create a key; return its id and its token (the only time the token exists).
+
+    ``token`` is for the local demo only, whose token is printed in the README.
+    """
     key_id = secrets.token_hex(6)
-    token = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+    if token is None:
+        token = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+    else:
+        key_id = token.removeprefix(PREFIX).partition("_")[0]
     await conn.execute(
         "INSERT INTO api_keys (key_id, name, scopes, token_hash) VALUES ($1, $2, $3, $4)",
         key_id,
