@@ -8,12 +8,15 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import asyncpg
-from litestar import Litestar
+from litestar import Litestar, Response, Router, get
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.response import Redirect
+from litestar.static_files import create_static_files_router
 
 from events.migrate import migrate
 from events.writer import GroupCommitter
@@ -61,6 +64,38 @@ async def stop_task(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await task
+
+
+UI_DIRECTORY = Path(__file__).parent / "ui"
+# The explorer loads nothing but its own files and talks to nothing but this service.
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def _page_headers(response: Response[object]) -> Response[object]:
+    response.headers["Content-Security-Policy"] = PAGE_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@get("/", include_in_schema=False)
+async def home() -> Redirect:
+    """Send a browser to the explorer."""
+    return Redirect("/ui/")
+
+
+def explorer() -> Router:
+    """The explorer's static files at /ui (public: it asks for a token itself)."""
+    return create_static_files_router(
+        path="/ui",
+        directories=[UI_DIRECTORY],
+        html_mode=True,
+        name="explorer",
+        after_request=_page_headers,
+    )
 
 
 def create_app(settings: Settings | None = None, resolver: Resolver | None = None) -> Litestar:
@@ -123,6 +158,8 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
             QueriesController,
             WebhooksController,
             health,
+            home,
+            explorer(),
         ],
         lifespan=[lifespan],
         middleware=[ScopeCheck()],
