@@ -100,6 +100,9 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
                 asyncpg.exceptions.InternalClientError: from_database_error,
                 asyncpg.exceptions.PostgresConnectionError: from_database_error,
                 asyncpg.exceptions.OperatorInterventionError: from_database_error,
+                # transient conflicts between transactions: the request changed nothing
+                asyncpg.exceptions.DeadlockDetectedError: from_database_error,
+                asyncpg.exceptions.SerializationError: from_database_error,
                 TimeoutError: from_database_error,
             },
         )

@@ -26,6 +26,7 @@ class Answer:
 
     status: int = 200
     headers: tuple[tuple[str, str], ...] = ()
+    trickle_seconds: float = 0.0  # send the body a byte at a time over this long
 
 
 class Receiver:
@@ -56,13 +57,19 @@ class Receiver:
                     count = len(receiver.received)
                     receiver.received.append(request)
                 answer = receiver.answer(request, count)
-                body = b"ok"
+                body = b"ok" if not answer.trickle_seconds else b"x" * 20
                 self.send_response(answer.status)
                 for name, value in answer.headers:
                     self.send_header(name, value)
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if not answer.trickle_seconds:
+                    self.wfile.write(body)
+                    return
+                for byte in body:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(answer.trickle_seconds / len(body))
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

@@ -32,9 +32,9 @@ def processes(db_url: str, artifacts: Path, request: pytest.FixtureRequest) -> I
     """Build ``ledger`` processes on this test's database; kill any still running at the end."""
     started: list[ServerProcess] = []
 
-    def make(command: str = "serve") -> ServerProcess:
+    def make(command: str = "serve", **env: str) -> ServerProcess:
         name = f"{request.node.name}-{len(started)}-{command}.log"
-        process = ServerProcess(db_url, artifacts / name, env=ENV, command=command)
+        process = ServerProcess(db_url, artifacts / name, env={**ENV, **env}, command=command)
         started.append(process)
         return process
 
@@ -95,8 +95,9 @@ async def test_kill_9_with_deliveries_pending_loses_nothing(db_url: str, process
 async def test_two_dispatcher_processes_send_each_event_once(db_url: str, processes: Any) -> None:
     tokens = await make_tokens(db_url)
     with Receiver().running() as receiver:
-        server = processes("serve")
-        worker = processes("worker")
+        # a generous time limit: a slow moment on a busy machine must not cause a retry
+        server = processes("serve", LEDGER_WEBHOOK_TIMEOUT="10")
+        worker = processes("worker", LEDGER_WEBHOOK_TIMEOUT="10")
         server.start()
         worker.start()
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:

@@ -75,17 +75,19 @@ async def test_registration_shows_the_secret_once(service: Any) -> None:
 
 async def test_deleted_endpoint_is_gone(service: Any) -> None:
     client, tokens = service
-    with Receiver().running() as receiver:
+    with Receiver().running() as receiver, Receiver().running() as witness:
         created = await register(client, tokens, receiver.url)
+        await register(client, tokens, witness.url)
         deleted = await client.delete(f"/webhooks/{created['id']}", headers=tokens.header())
         assert deleted.status_code == 204
         await append(client, tokens, factories.company_registered(unique_id()))
+        await wait_for(lambda: _count(witness, 1))  # the event went out to who still listens
+        await _settled(client, tokens)
         again = await client.get(f"/webhooks/{created['id']}", headers=tokens.header())
         assert again.status_code == 404
         assert again.headers["content-type"].startswith("application/problem+json")
-        assert (
-            await client.delete(f"/webhooks/{created['id']}", headers=tokens.header())
-        ).status_code == 404
+        twice = await client.delete(f"/webhooks/{created['id']}", headers=tokens.header())
+        assert twice.status_code == 404
     assert receiver.snapshot() == []
 
 
@@ -102,6 +104,10 @@ async def test_deleted_endpoint_is_gone(service: Any) -> None:
         ({"url": "https://example.com/hook", "event_types": []}, "event_types", 400),
         ({"url": "https://example.com/hook", "secret": "mine"}, "secret", 400),
         ({"url": "https://example.com/hook", "description": "x" * 501}, "description", 400),
+        ({"url": "https://example.com/ho\tok"}, "url", 422),
+        ({"url": "https://a..b/hook"}, "url", 422),
+        ({"url": ["https://example.com/hook"]}, "url", 400),
+        ("https://example.com/hook", "body", 400),
     ],
 )
 async def test_bad_registrations_name_the_field(
@@ -284,8 +290,9 @@ async def test_a_410_disables_the_endpoint_until_enabled(service: Any) -> None:
     def answer(_request: Received, _count: int) -> Answer:
         return Answer(410 if gone else 200)
 
-    with Receiver(answer).running() as receiver:
+    with Receiver(answer).running() as receiver, Receiver().running() as witness:
         created = await register(client, tokens, receiver.url)
+        await register(client, tokens, witness.url)
         company = unique_id()
         first = await append(client, tokens, factories.company_registered(company))
         await wait_for(lambda: _count(receiver, 1))
@@ -296,6 +303,8 @@ async def test_a_410_disables_the_endpoint_until_enabled(service: Any) -> None:
 
         await wait_for(disabled)
         later = await append(client, tokens, factories.valuation_reported(company))
+        await wait_for(lambda: _count(witness, 2))
+        await asyncio.sleep(0.2)  # retries would come within 0.05 s
         health = (await client.get("/health")).json()["webhooks"]
         assert health["disabled_endpoints"] == 1
         assert receiver.ids() == [first["event_id"]]  # no retry after a 410, nothing new sent
@@ -370,7 +379,7 @@ async def test_replay_sends_every_matching_event_again(service: Any) -> None:
             json={"after_position": after},
         )
         assert replay.status_code == 202, replay.text
-        assert replay.json()["queued"] == 2
+        assert replay.json()["queued"] == 2 and replay.json()["complete"] is True
         await wait_for(lambda: _count(receiver, 5))
         ids = receiver.ids()
         bad = await client.post(
@@ -442,3 +451,44 @@ async def test_an_endpoint_failing_for_too_long_is_disabled(db_url: str) -> None
             assert len(receiver.snapshot()) == attempts  # nothing more is sent to it
     assert shown["disabled_reason"].startswith("no successful delivery since")
     assert shown["failing_since"] is not None and shown["last_success_at"] is None
+
+
+async def test_an_unreadable_retry_after_is_a_failed_attempt_like_any_other(service: Any) -> None:
+    client, tokens = service
+
+    def odd(_request: Received, count: int) -> Answer:
+        return Answer(503, (("Retry-After", "\u00b2"),)) if count == 0 else Answer(200)
+
+    with Receiver(odd).running() as receiver:
+        created = await register(client, tokens, receiver.url)
+        await append(client, tokens, factories.company_registered(unique_id()))
+        await wait_for(lambda: _count(receiver, 2))
+        await _settled(client, tokens)
+        page = await client.get(f"/webhooks/{created['id']}/deliveries", headers=tokens.header())
+    [delivery] = page.json()["deliveries"]
+    assert [a["response_code"] for a in delivery["attempt_log"]] == [503, 200]
+
+
+async def test_a_receiver_that_trickles_its_answer_is_cut_off_at_the_time_limit(
+    db_url: str,
+) -> None:
+    tokens = await make_tokens(db_url)
+    settings = {**FAST, "webhook_timeout_seconds": 1.0, "webhook_retry_schedule": (60.0,)}
+    async with client_for(db_url, **settings) as client:
+        with Receiver(lambda _r, _c: Answer(200, trickle_seconds=4)).running() as receiver:
+            created = await register(client, tokens, receiver.url)
+            await append(client, tokens, factories.company_registered(unique_id()))
+            deliveries = f"/webhooks/{created['id']}/deliveries"
+
+            async def attempted() -> bool:
+                page = (await client.get(deliveries, headers=tokens.header())).json()
+                return bool(page["deliveries"] and page["deliveries"][0]["attempt_log"])
+
+            await wait_for(attempted, within=10)
+            [delivery] = (await client.get(deliveries, headers=tokens.header())).json()[
+                "deliveries"
+            ]
+    [attempt] = delivery["attempt_log"]
+    assert not attempt["succeeded"] and "within 1 s" in attempt["error"]
+    assert attempt["duration_ms"] < 2000  # each byte came within httpx's read timeout
+    assert delivery["status"] == "pending" and len(receiver.snapshot()) == 1

@@ -32,7 +32,8 @@ CREATE TABLE webhook_deliveries (
     replay          boolean     NOT NULL DEFAULT false,
     status          text        NOT NULL DEFAULT 'pending'
                                 CHECK (status IN ('pending', 'succeeded', 'failed')),
-    attempts        integer     NOT NULL DEFAULT 0,         -- started in the current series
+    attempts        integer     NOT NULL DEFAULT 0,         -- started, ever (never goes down)
+    series_start    integer     NOT NULL DEFAULT 0,         -- attempts before a resend
     next_attempt_at timestamptz NOT NULL DEFAULT now(),     -- or the end of a send's lease
     created_at      timestamptz NOT NULL DEFAULT now(),
     completed_at    timestamptz

@@ -50,8 +50,9 @@ MAX_RESPONSE_BYTES = 4096  # of a receiver's answer, read and dropped
 MAX_RETRY_AFTER = 86400.0  # a receiver asking for more waits a day at most
 POLL_SECONDS = 1.0  # retries fall due, and NOTIFY can be lost: look at least this often
 USER_AGENT = "investment-ledger-webhooks/1"
-PER_ORIGIN_CONNECTIONS = 16  # kept open to one receiver
-MAX_ORIGINS = 1000  # clients kept at once
+MAX_ORIGINS = 1000  # clients kept at once; beyond, idle ones are closed
+IDLE_CLIENT_SECONDS = 300.0
+MAX_RECORD_TRIES = 5  # a batch of outcomes the database keeps refusing is then logged and dropped
 DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 _EVENT_COLUMNS = ", ".join(f"e.{c.strip()}" for c in store.EVENT_COLUMNS.split(","))
@@ -80,7 +81,8 @@ due AS (
     ON CONFLICT (endpoint_id, position) WHERE NOT replay DO NOTHING
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM moved) AS endpoints, (SELECT count(*) FROM queued) AS deliveries
+SELECT (SELECT count(*) FROM moved) AS endpoints, (SELECT count(*) FROM queued) AS deliveries,
+       (SELECT count(*) FROM due WHERE through < (SELECT position FROM head)) AS behind
 """
 
 CLAIM = f"""
@@ -90,14 +92,14 @@ WITH due AS (
     WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND w.disabled_at IS NULL
     ORDER BY d.next_attempt_at
     LIMIT $1
-    FOR UPDATE OF d SKIP LOCKED
+    FOR NO KEY UPDATE OF d SKIP LOCKED
 ), claimed AS (
     UPDATE webhook_deliveries d
     SET attempts = d.attempts + 1, next_attempt_at = now() + $2::interval
     FROM due WHERE d.delivery_id = due.delivery_id
-    RETURNING d.delivery_id, d.endpoint_id, d.position, d.attempts
+    RETURNING d.delivery_id, d.endpoint_id, d.position, d.attempts, d.series_start
 )
-SELECT c.delivery_id, c.attempts, w.url, w.secret,
+SELECT c.delivery_id, c.attempts, c.series_start, w.url, w.secret,
        CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret END
            AS previous_secret,
        {_EVENT_COLUMNS}
@@ -167,10 +169,16 @@ class WebhookMessage(msgspec.Struct, frozen=True):
 
 
 class Claimed(msgspec.Struct, frozen=True):
-    """A leased delivery, ready to send."""
+    """A leased delivery, ready to send.
+
+    ``attempt`` counts every attempt ever started (it identifies this one when its outcome is
+    recorded); ``in_series`` counts those since the delivery was last (re)sent, for the
+    retry schedule.
+    """
 
     delivery_id: int
     attempt: int
+    in_series: int
     url: str
     keys: list[bytes]
     message_id: str
@@ -200,7 +208,15 @@ def claimed_from(row: asyncpg.Record) -> Claimed:
     if row["previous_secret"] is not None:
         keys.append(secret_key(row["previous_secret"]))
     body = _encoder.encode(WebhookMessage(event.type, event.recorded_at, event))
-    return Claimed(row["delivery_id"], row["attempts"], row["url"], keys, str(event.event_id), body)
+    return Claimed(
+        row["delivery_id"],
+        row["attempts"],
+        row["attempts"] - row["series_start"],
+        row["url"],
+        keys,
+        str(event.event_id),
+        body,
+    )
 
 
 def retry_after_seconds(value: str | None, now: dt.datetime) -> float | None:
@@ -208,7 +224,7 @@ def retry_after_seconds(value: str | None, now: dt.datetime) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return min(float(value), MAX_RETRY_AFTER)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -340,26 +356,38 @@ class Clients:
         self._backend = Backend(resolver, guard=not settings.webhook_allow_private)
         self._ssl = httpx.create_ssl_context()
         self._clients: dict[tuple[str, str, int | None], httpx.AsyncClient] = {}
+        self._used: dict[tuple[str, str, int | None], float] = {}
+        self._closing: set[asyncio.Task[None]] = set()
         # Each request would be logged at INFO with its URL; outcomes are recorded instead.
         logging.getLogger("httpx").setLevel(logging.WARNING)
 
     def for_url(self, url: httpx.URL) -> httpx.AsyncClient:
         """Return the client for ``url``'s origin, made on first use."""
         origin = (url.scheme, url.host, url.port)
+        now = time.monotonic()
         client = self._clients.get(origin)
         if client is None:
-            if len(self._clients) >= MAX_ORIGINS:  # endpoints come and go: start afresh
-                stale = list(self._clients.values())
-                self._clients.clear()
-                for old in stale:
-                    asyncio.get_running_loop().create_task(old.aclose())
+            if len(self._clients) >= MAX_ORIGINS:  # endpoints come and go
+                self._close_idle(now)
             client = self._clients[origin] = self._make()
+        self._used[origin] = now
         return client
 
+    def _close_idle(self, now: float) -> None:
+        """Close the clients of origins unused for a while (no send can still be on them)."""
+        for origin, used in list(self._used.items()):
+            if now - used > IDLE_CLIENT_SECONDS:
+                del self._used[origin]
+                task = asyncio.create_task(self._clients.pop(origin).aclose())
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+
     def _make(self) -> httpx.AsyncClient:
+        # As many connections as sends in flight: a send never waits for a connection, so its
+        # time limit is spent on the receiver alone.
         limits = httpx.Limits(
-            max_connections=PER_ORIGIN_CONNECTIONS,
-            max_keepalive_connections=PER_ORIGIN_CONNECTIONS,
+            max_connections=self._settings.webhook_concurrency,
+            max_keepalive_connections=self._settings.webhook_concurrency,
         )
         transport = httpx.AsyncHTTPTransport(verify=self._ssl, limits=limits, trust_env=False)
         # The same pool, with connections opened through the backend above.
@@ -384,6 +412,7 @@ class Clients:
         self._clients.clear()
         for client in clients:
             await client.aclose()
+        await asyncio.gather(*self._closing, return_exceptions=True)
 
 
 class Dispatcher:
@@ -432,6 +461,10 @@ class Dispatcher:
             except DATABASE_ERRORS as exc:
                 log.warning("webhook dispatch paused: %s", exc)
                 more = False
+            except Exception:  # a fault of ours: log it and keep dispatching
+                log.exception("a webhook dispatch pass failed")
+                await asyncio.sleep(POLL_SECONDS)
+                more = False
             if not more:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(POLL_SECONDS):
@@ -448,7 +481,8 @@ class Dispatcher:
             task = asyncio.create_task(self._send(clients, claimed_from(row)))
             self._sending.add(task)
             task.add_done_callback(self._sent)
-        return fanned["endpoints"] == FAN_OUT_ENDPOINTS or (free > 0 and len(rows) == free)
+        behind = fanned["endpoints"] == FAN_OUT_ENDPOINTS or fanned["behind"] > 0
+        return behind or (free > 0 and len(rows) == free)
 
     def _sent(self, task: asyncio.Task[None]) -> None:
         self._sending.discard(task)
@@ -469,33 +503,42 @@ class Dispatcher:
         code: int | None = None
         error: str | None = None
         retry_after: float | None = None
+        limit = self._settings.webhook_timeout_seconds
         try:
-            url = httpx.URL(claimed.url)
-            async with clients.for_url(url).stream(
-                "POST", url, content=claimed.body, headers=headers
-            ) as response:
-                code = response.status_code
-                read = 0
-                async for chunk in response.aiter_raw():
-                    read += len(chunk)
-                    if read >= MAX_RESPONSE_BYTES:
-                        break
-                if not 200 <= code < 300:
-                    error = f"the endpoint answered {code}"
-                    retry_after = retry_after_seconds(response.headers.get("retry-after"), now())
+            # httpx's timeout bounds each phase (connect, each read…); this bounds the whole
+            # attempt, so a receiver that trickles its answer cannot outlast the lease.
+            async with asyncio.timeout(limit):
+                url = httpx.URL(claimed.url)
+                async with clients.for_url(url).stream(
+                    "POST", url, content=claimed.body, headers=headers
+                ) as response:
+                    code = response.status_code
+                    read = 0
+                    async for chunk in response.aiter_raw(chunk_size=1024):
+                        read += len(chunk)
+                        if read >= MAX_RESPONSE_BYTES:
+                            break
+                    if not 200 <= code < 300:
+                        error = f"the endpoint answered {code}"
+                        retry_after = retry_after_seconds(
+                            response.headers.get("retry-after"), now()
+                        )
         except TargetError as exc:
             error = f"refused: {exc}"
-        except httpx.TimeoutException:
-            error = f"no answer within {self._settings.webhook_timeout_seconds:g} s"
+        except (TimeoutError, httpx.TimeoutException):
+            error = f"no complete answer within {limit:g} s"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        except Exception as exc:  # whatever else went wrong, the attempt failed and is recorded
+            log.warning("webhook send failed unexpectedly: %r", exc)
+            error = f"the message could not be sent ({type(exc).__name__})"
         duration_ms = (time.perf_counter() - started) * 1000
         succeeded = error is None
         finished = now()
         next_at = None
         if not succeeded and code != 410:
             next_at = next_attempt_at(
-                claimed.attempt, self._settings.webhook_retry_schedule, finished, retry_after
+                claimed.in_series, self._settings.webhook_retry_schedule, finished, retry_after
             )
         self._outcomes.append(
             Outcome(
@@ -512,16 +555,30 @@ class Dispatcher:
         self._outcomes_ready.set()
 
     async def _record_forever(self) -> None:
+        refused = 0
         while True:
             await self._outcomes_ready.wait()
             self._outcomes_ready.clear()
             try:
                 await self._flush()
-            except DATABASE_ERRORS as exc:
+                refused = 0
+            except (OSError, TimeoutError, asyncpg.InterfaceError) as exc:
                 # Kept for the next try; meanwhile the leases keep others from resending.
                 log.warning("cannot record webhook outcomes yet: %s", exc)
                 await asyncio.sleep(0.5)
                 self._outcomes_ready.set()
+            except asyncpg.PostgresError as exc:
+                refused += 1
+                if refused < MAX_RECORD_TRIES:
+                    log.warning("cannot record webhook outcomes yet: %s", exc)
+                    await asyncio.sleep(0.5)
+                    self._outcomes_ready.set()
+                    continue
+                # The database keeps refusing these outcomes: give them up (their deliveries
+                # go again when their leases end) so that later outcomes get through.
+                dropped, self._outcomes = self._outcomes, []
+                log.error("dropped %d webhook outcomes the database refused: %s", len(dropped), exc)
+                refused = 0
 
     async def _flush(self) -> None:
         batch, self._outcomes = self._outcomes, []

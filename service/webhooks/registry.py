@@ -83,12 +83,17 @@ class Delivery(Struct, frozen=True, kw_only=True):
 
 
 class ReplayQueued(Struct, frozen=True, kw_only=True):
-    """What a replay queued: every matching event after ``after_position`` up to ``through``."""
+    """What a replay queued: every matching event after ``after_position`` up to ``through``.
+
+    A replay queues at most ``MAX_REPLAY`` events; ``complete`` is false when it stopped there,
+    and a replay after ``through_position`` continues it.
+    """
 
     id: str
     after_position: int
     through_position: int
     queued: int
+    complete: bool
 
 
 def _instant(value: dt.datetime | None) -> str | None:
@@ -158,9 +163,20 @@ async def get_endpoint(conn: Connection, endpoint_id: str) -> WebhookEndpoint | 
 
 
 async def delete_endpoint(conn: Connection, endpoint_id: str) -> bool:
-    """Delete an endpoint with its deliveries; return whether it existed."""
-    result = await conn.execute("DELETE FROM webhook_endpoints WHERE endpoint_id = $1", endpoint_id)
-    return str(result) == "DELETE 1"
+    """Delete an endpoint with its deliveries; return whether it existed.
+
+    Rows are locked in the order the dispatcher locks them (cursor, deliveries, endpoint), so
+    a delete and a dispatcher never wait on each other in a cycle.
+    """
+    async with conn.transaction():
+        found = await conn.fetchval(
+            "SELECT 1 FROM webhook_cursors WHERE endpoint_id = $1 FOR UPDATE", endpoint_id
+        )
+        if found is None:
+            return False
+        await conn.execute("DELETE FROM webhook_deliveries WHERE endpoint_id = $1", endpoint_id)
+        await conn.execute("DELETE FROM webhook_endpoints WHERE endpoint_id = $1", endpoint_id)
+    return True
 
 
 async def rotate_secret(
@@ -193,7 +209,8 @@ async def enable_endpoint(conn: Connection, endpoint_id: str) -> WebhookEndpoint
     row = await conn.fetchrow(
         f"""WITH w AS (
                 UPDATE webhook_endpoints
-                SET disabled_at = NULL, disabled_reason = NULL, failing_since = NULL
+                SET failing_since = CASE WHEN disabled_at IS NULL THEN failing_since END,
+                    disabled_at = NULL, disabled_reason = NULL
                 WHERE endpoint_id = $1
                 RETURNING *
             )
@@ -209,7 +226,8 @@ async def list_deliveries(
 ) -> list[Delivery]:
     """Return an endpoint's deliveries, newest first, each with its attempts."""
     rows = await conn.fetch(
-        """SELECT delivery_id, event_id, position, replay, status, attempts, next_attempt_at,
+        """SELECT delivery_id, event_id, position, replay, status, attempts, series_start,
+                  next_attempt_at,
                   created_at, completed_at
            FROM webhook_deliveries
            WHERE endpoint_id = $1 AND ($2::text IS NULL OR status = $2)
@@ -243,7 +261,7 @@ async def list_deliveries(
             position=row["position"],
             replay=row["replay"],
             status=row["status"],
-            attempts=row["attempts"],
+            attempts=row["attempts"] - row["series_start"],
             next_attempt_at=format_instant(row["next_attempt_at"])
             if row["status"] == "pending"
             else None,
@@ -255,8 +273,11 @@ async def list_deliveries(
     ]
 
 
+MAX_REPLAY = 100_000
+
+
 async def replay(conn: Connection, endpoint_id: str, after_position: int) -> ReplayQueued | None:
-    """Queue again every matching event after ``after_position`` that was already queued.
+    """Queue again the matching events after ``after_position`` that were already queued.
 
     Events past the endpoint's cursor are not queued here: they are on their way anyway.
     """
@@ -264,28 +285,36 @@ async def replay(conn: Connection, endpoint_id: str, after_position: int) -> Rep
         f"""WITH endpoint AS (
                 SELECT w.endpoint_id, w.event_types, c.after_position FROM {ENDPOINTS}
                 WHERE w.endpoint_id = $1
-            ), queued AS (
-                INSERT INTO webhook_deliveries (endpoint_id, position, event_id, replay)
-                SELECT w.endpoint_id, e.position, e.event_id, true
+            ), picked AS (
+                SELECT w.endpoint_id, e.position, e.event_id
                 FROM endpoint w JOIN events e
                   ON e.position > $2 AND e.position <= w.after_position
                  AND (w.event_types IS NULL OR e.type = ANY(w.event_types))
                 ORDER BY e.position
-                RETURNING 1
+                LIMIT $3
+            ), queued AS (
+                INSERT INTO webhook_deliveries (endpoint_id, position, event_id, replay)
+                SELECT endpoint_id, position, event_id, true FROM picked
+                RETURNING position
             )
             SELECT w.after_position, (SELECT count(*) FROM queued) AS queued,
+                   (SELECT max(position) FROM queued) AS last,
                    pg_notify('{WEBHOOKS_CHANNEL}', '')
             FROM endpoint w""",
         endpoint_id,
         after_position,
+        MAX_REPLAY,
     )
     if row is None:
         return None
+    complete = row["queued"] < MAX_REPLAY
+    through = row["after_position"] if complete else row["last"]
     return ReplayQueued(
         id=endpoint_id,
         after_position=after_position,
-        through_position=max(after_position, row["after_position"]),
+        through_position=max(after_position, through),
         queued=row["queued"],
+        complete=complete,
     )
 
 
@@ -301,9 +330,9 @@ async def resend(conn: Connection, endpoint_id: str, delivery_id: int) -> bool:
                 WHERE endpoint_id = $1 AND delivery_id = $2
             ), restarted AS (
                 UPDATE webhook_deliveries d
-                SET status = 'pending', attempts = 0, next_attempt_at = now(),
+                SET status = 'pending', series_start = d.attempts, next_attempt_at = now(),
                     completed_at = NULL
-                FROM found WHERE d.delivery_id = found.delivery_id AND found.status <> 'pending'
+                FROM found WHERE d.delivery_id = found.delivery_id AND d.status <> 'pending'
                 RETURNING d.delivery_id, pg_notify('{WEBHOOKS_CHANNEL}', '')
             )
             SELECT found.status, (SELECT count(*) FROM restarted) AS restarted FROM found""",

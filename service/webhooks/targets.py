@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from typing import Protocol
 from urllib.parse import SplitResult, urlsplit
 
+import httpx
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 MAX_URL_LENGTH = 2048
@@ -56,6 +58,8 @@ class SystemResolver:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror:
             return []
+        except (UnicodeError, ValueError) as exc:  # an empty or overlong label, say
+            raise TargetError(f"the host {host!r} is not a valid name ({exc})") from None
         return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
@@ -69,8 +73,15 @@ async def addresses_of(resolver: Resolver, host: str, port: int) -> list[str]:
 
 def refusal(address: IPAddress) -> str | None:
     """Return why ``address`` may not receive webhooks, or None if it is a public address."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        # IPv6 forms that carry an IPv4 address reach that address: judge it instead.
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and address.teredo is not None:
+            embedded = address.teredo[1]
+        if embedded is not None:
+            return refusal(embedded)
+        if address.is_site_local:
+            return "a site-local address"
     if address in METADATA_ADDRESSES:
         return "a cloud metadata address"
     if address.is_loopback:
@@ -108,10 +119,13 @@ def parse_url(url: str, allow_private: bool) -> SplitResult:
     """Check a webhook URL's shape; return its parts or raise TargetError."""
     if len(url) > MAX_URL_LENGTH:
         raise TargetError(f"must be at most {MAX_URL_LENGTH} characters")
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise TargetError("must not contain spaces or control characters")
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as exc:
+        httpx.URL(url)  # the parser that will send to it must read it the same way
+    except (ValueError, httpx.InvalidURL) as exc:
         raise TargetError(f"is not a valid URL ({exc})") from None
     schemes = ("https", "http") if allow_private else ("https",)
     if parts.scheme not in schemes:
@@ -120,6 +134,11 @@ def parse_url(url: str, allow_private: bool) -> SplitResult:
         )
     if not parts.hostname:
         raise TargetError("must name a host")
+    if ":" not in parts.hostname:  # a name (or IPv4 address), not an IPv6 literal
+        try:
+            parts.hostname.encode("idna")
+        except UnicodeError as exc:
+            raise TargetError(f"has a host that is not a valid name ({exc})") from None
     if parts.username is not None or parts.password is not None:
         raise TargetError("must not carry credentials; authenticate with the signature instead")
     if parts.fragment:
