@@ -24,11 +24,13 @@ from projections import projector
 from service.auth import ScopeCheck
 from service.database import create_pool, database_url
 from service.keys import KeyCache
+from service.logs import RequestIds, stamp_response
+from service.metrics import request_metrics
 from service.notifications import APPENDED_CHANNEL, Listener
 from service.problems import problem_details_plugin, unexpected_error
 from service.queries import RuleCache
 from service.routes.events import EventsController
-from service.routes.health import health
+from service.routes.health import health, metrics
 from service.routes.ledger import LedgerController
 from service.routes.queries import QueriesController
 from service.routes.webhooks import WebhooksController
@@ -159,10 +161,13 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
             WebhooksController,
             health,
             home,
+            metrics,
             explorer(),
         ],
         lifespan=[lifespan],
-        middleware=[ScopeCheck()],
+        middleware=[RequestIds(), request_metrics().middleware, ScopeCheck()],
+        before_send=[stamp_response],
+        logging_config=None,  # the command line configures logging (service/logs.py)
         plugins=[problem_details_plugin()],
         exception_handlers={Exception: unexpected_error},
         request_max_body_size=settings.max_body_bytes,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
-import logging
 import shutil
 import signal
 import sys
@@ -26,9 +25,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     # The service logs at LEDGER_LOG_LEVEL; one-shot commands speak only when something is wrong.
-    level = settings.log_level.upper() if args.command == "serve" else logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    from service.logs import configure
+
+    long_running = args.command in ("serve", "worker")
+    configure(settings.log_level if long_running else "warning", settings.log_format)
     handler = args.handler
     result: int = handler(settings, args)
     return result
@@ -117,7 +117,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         port=args.port or settings.port,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         http="httptools",
-        access_log=False,
+        access_log=False,  # service/logs.py logs each request, with its id
+        log_config=None,  # uvicorn's own lines go through the same (JSON) handler
         log_level=settings.log_level,
         timeout_graceful_shutdown=30,
     )

@@ -48,6 +48,7 @@ class Settings(Struct, frozen=True, kw_only=True):
     append_queue_limit: int = 10_000
     request_timeout_seconds: float = 10.0
     log_level: str = "info"
+    log_format: str = "json"
     webhook_allow_private: bool = False
     webhook_retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
     webhook_timeout_seconds: float = 15.0
@@ -73,6 +74,7 @@ class Settings(Struct, frozen=True, kw_only=True):
                 env.get("LEDGER_REQUEST_TIMEOUT", defaults.request_timeout_seconds)
             ),
             log_level=env.get("LEDGER_LOG_LEVEL", defaults.log_level),
+            log_format=env.get("LEDGER_LOG_FORMAT", defaults.log_format),
             webhook_allow_private=env.get("LEDGER_WEBHOOK_ALLOW_PRIVATE", "").lower() in _TRUE,
             webhook_retry_schedule=parse_schedule(env["LEDGER_WEBHOOK_RETRY_SCHEDULE"])
             if "LEDGER_WEBHOOK_RETRY_SCHEDULE" in env
@@ -97,6 +99,8 @@ class Settings(Struct, frozen=True, kw_only=True):
             )
         if self.max_body_bytes < 1024:
             raise ValueError("LEDGER_MAX_BODY_BYTES must be at least 1024")
+        if self.log_format not in ("json", "text"):
+            raise ValueError("LEDGER_LOG_FORMAT must be json or text")
         if self.webhook_timeout_seconds <= 0:
             raise ValueError("LEDGER_WEBHOOK_TIMEOUT must be positive")
         if self.webhook_concurrency < 1:

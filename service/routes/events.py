@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Annotated, Any
 
@@ -11,9 +12,11 @@ from msgspec import Struct
 
 from events import store
 from events.decoding import decode_append_body
+from events.errors import LedgerError
 from events.records import Receipt, RecordedEvent, prepare
 from events.vocabulary import EVENT_TYPES, STREAM_PATTERN
 from events.writer import GroupCommitter
+from service import metrics
 from service.auth import SCOPE_OPT
 from service.openapi import AppendOperation
 from service.problems import problem
@@ -54,9 +57,21 @@ class EventsController(Controller):
     )
     async def append(self, request: Request[Any, Any, Any]) -> Response[Receipt | BatchReceipts]:
         """Append one envelope, or ``{"events": [...]}`` atomically; answer with receipts."""
-        envelopes, is_batch = decode_append_body(await request.body())
         committer: GroupCommitter = request.app.state.committer
-        outcome = await committer.append(prepare(envelopes, is_batch), is_batch)
+        started = time.perf_counter()
+        try:
+            envelopes, is_batch = decode_append_body(await request.body())
+            outcome = await committer.append(prepare(envelopes, is_batch), is_batch)
+        except LedgerError:
+            metrics.APPENDS.labels("refused").inc()
+            raise
+        metrics.APPEND_SECONDS.observe(time.perf_counter() - started)
+        metrics.BATCH_EVENTS.observe(len(envelopes))
+        if outcome.appended:
+            metrics.APPENDS.labels("appended").inc()
+            metrics.EVENTS_APPENDED.inc(len(envelopes))
+        else:
+            metrics.APPENDS.labels("replayed").inc()
         status = 201 if outcome.appended else 200
         if is_batch:
             return Response(BatchReceipts(outcome.receipts), status_code=status)

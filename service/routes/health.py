@@ -1,17 +1,22 @@
-"""Liveness and readiness."""
+"""Liveness and readiness, and the metrics that Prometheus scrapes."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import asyncpg
 from litestar import Request, Response, get
 from msgspec import Struct
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from events import store
 from events.writer import GroupCommitter
 from projections import projector
+from service import metrics as m
 from service.webhooks import dispatcher
+
+log = logging.getLogger(__name__)
 
 
 class ProjectionHealth(Struct, frozen=True, kw_only=True):
@@ -87,3 +92,27 @@ async def health(request: Request[Any, Any, Any]) -> Response[Health]:
         append_queue=committer.queued,
     )
     return Response(body, status_code=200 if committer.alive else 503)
+
+
+async def refresh_gauges(pool: asyncpg.Pool) -> None:
+    """Read the head, the projector's checkpoint and the dispatcher's state into the gauges."""
+    async with pool.acquire(timeout=2) as conn:
+        head, _, _ = await store.head(conn)
+        models = await projector.status(conn)
+        cursor, pending, failing, disabled = await dispatcher.status(conn)
+    m.HEAD.set(head)
+    m.PROJECTOR_LAG.set(head - models.position)
+    m.DISPATCHER_LAG.set(0 if cursor is None else head - cursor)
+    m.PENDING.set(pending)
+    m.FAILING.set(failing)
+    m.DISABLED.set(disabled)
+
+
+@get("/metrics", include_in_schema=False)
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """Every metric in Prometheus' text format (public, like /health), gauges read just now."""
+    try:
+        await refresh_gauges(request.app.state.pool)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        log.warning("metrics without fresh gauges: %s", exc)
+    return Response(generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -38,6 +38,7 @@ import msgspec
 
 from events import store
 from events.records import RecordedEvent
+from service import metrics
 from service.settings import Settings
 from service.webhooks.signing import secret_key, signature_header
 from service.webhooks.targets import Resolver, TargetError, addresses_of, check_addresses
@@ -534,12 +535,16 @@ class Dispatcher:
             error = f"the message could not be sent ({type(exc).__name__})"
         duration_ms = (time.perf_counter() - started) * 1000
         succeeded = error is None
+        metrics.DELIVERY_SECONDS.observe(duration_ms / 1000)
         finished = now()
         next_at = None
         if not succeeded and code != 410:
             next_at = next_attempt_at(
                 claimed.in_series, self._settings.webhook_retry_schedule, finished, retry_after
             )
+        metrics.DELIVERIES.labels(
+            "succeeded" if succeeded else "retrying" if next_at is not None else "failed"
+        ).inc()
         self._outcomes.append(
             Outcome(
                 claimed.delivery_id,
