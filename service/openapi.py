@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any, cast
 
 import msgspec
-from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.spec import Example, OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.openapi.spec.base import BaseSchemaObject
 
 from events.vocabulary import AnyEnvelope, AppendBatch
@@ -75,6 +76,41 @@ def json_body(body_type: Any, description: str, required: bool = True) -> type[O
     return BodyOperation
 
 
+DEMO_DATASET = Path(__file__).parent / "demo_data" / "zhipu-2023.jsonl"
+RETRACTION_EXAMPLE = {
+    "event_id": "0f7d3c52-9a41-4f6e-b0c8-2d5e7a1b9c34",
+    "type": "event_retracted",
+    "effective_date": "2023-10-20",
+    "source": {"name": "Data desk", "published_at": "2023-10-24T09:00:00Z"},
+    "data": {
+        "target_event_id": "6cebb8c8-cc20-5c9b-ad81-39178fcc65f3",
+        "reason": "entered twice by mistake",
+    },
+}
+
+
+@cache
+def append_examples() -> dict[str, Example]:
+    """One example per event type, from the demo's public reports; and a batch."""
+    found: dict[str, dict[str, Any]] = {}
+    by_id: dict[str, dict[str, Any]] = {}
+    with DEMO_DATASET.open("rb") as lines:
+        for line in lines:
+            envelope = msgspec.json.decode(line)
+            by_id[envelope["event_id"]] = envelope
+            if b"null" not in line:  # the document drops nulls, which would change the event
+                found.setdefault(envelope["type"], envelope)
+    # the round shown is the one the correction shown corrects, so that the examples fit
+    found["round_announced"] = by_id[found["event_corrected"]["data"]["target_event_id"]]
+    found.setdefault("event_retracted", RETRACTION_EXAMPLE)
+    examples = {
+        name: Example(summary=name.replace("_", " "), value=value) for name, value in found.items()
+    }
+    batch = [found["company_registered"], found["valuation_reported"]]
+    examples["batch"] = Example(summary="a batch, appended all or none", value={"events": batch})
+    return examples
+
+
 @dataclass
 class AppendOperation(Operation):
     """``POST /events``: one envelope, or ``{"events": [...]}``."""
@@ -82,7 +118,11 @@ class AppendOperation(Operation):
     def __post_init__(self) -> None:
         body = cast(Schema, RawSchema(append_body_schema()))
         self.request_body = RequestBody(
-            content={"application/json": OpenAPIMediaType(schema=body)},
+            content={
+                "application/json": OpenAPIMediaType(
+                    schema=body, examples=cast(Any, append_examples())
+                )
+            },
             description='One envelope, or {"events": [envelope, ...]} appended all or none.',
             required=True,
         )

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
+import time
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 
 from events.migrate import migrate
@@ -18,6 +22,7 @@ from tests.support import (
     ServerProcess,
     Tokens,
     cloned_database,
+    free_port,
     make_tokens,
     with_database,
 )
@@ -95,3 +100,35 @@ def artifacts() -> Path:
     path = Path(os.environ.get("LEDGER_TEST_ARTIFACTS", "test-artifacts"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture
+def demo(tmp_path: Path, artifacts: Path) -> Iterator[str]:
+    """Run ``ledger serve --demo`` (its own fresh embedded database) and yield its address."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    env.pop("DATABASE_URL", None)
+    env["LEDGER_PORT"] = str(port)
+    log = (artifacts / "explorer-demo.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--demo"],
+        env=env,
+        cwd=tmp_path,
+        stdout=log,
+        stderr=log,
+    )
+    ServerProcess.running.add(process)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+        assert process.poll() is None, (artifacts / "explorer-demo.log").read_text()
+    else:
+        raise AssertionError("the demo did not start")
+    yield base
+    process.terminate()
+    process.wait(timeout=30)

@@ -9,17 +9,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from service.demo import DEMO_TOKEN
-from tests.support import ServerProcess, free_port
 
 CHROMIUM = os.environ.get("LEDGER_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -37,38 +32,6 @@ if not Path(CHROMIUM).exists():
     if os.environ.get("LEDGER_REQUIRE_BROWSER"):
         raise RuntimeError(f"no Chromium at {CHROMIUM}: apt-get install chromium")
     pytest.skip("no Chromium here (apt-get install chromium)", allow_module_level=True)
-
-
-@pytest.fixture
-def demo(tmp_path: Path, artifacts: Path) -> Iterator[str]:
-    """Run ``ledger serve --demo`` (its own fresh embedded database) and yield its address."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
-    env.pop("DATABASE_URL", None)
-    env["LEDGER_PORT"] = str(port)
-    log = (artifacts / "explorer-demo.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--demo"],
-        env=env,
-        cwd=tmp_path,
-        stdout=log,
-        stderr=log,
-    )
-    ServerProcess.running.add(process)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-        assert process.poll() is None, (artifacts / "explorer-demo.log").read_text()
-    else:
-        raise AssertionError("the demo did not start")
-    yield base
-    process.terminate()
-    process.wait(timeout=30)
 
 
 async def test_the_explorer_follows_the_date_and_the_known_at_moment(

@@ -22,3 +22,30 @@ async def test_the_document_describes_the_append_body_and_every_event_type(db_ur
         assert f'"{event_type}"' in text, event_type
     assert '"events"' in text  # the batch form
     assert "$ref" not in text  # self-contained: nothing dangles
+
+
+async def test_every_event_type_has_an_example_the_service_accepts(db_url: str) -> None:
+    from tests.support import make_tokens
+
+    tokens = await make_tokens(db_url)
+    async with client_for(db_url) as client:
+        document = (await client.get("/schema/openapi.json")).json()
+        examples = document["paths"]["/events"]["post"]["requestBody"]["content"][
+            "application/json"
+        ]["examples"]
+        assert set(EVENT_TYPES) <= set(examples)
+        # appended in the order that makes each valid (targets and companies first)
+        order = ["company_registered", "batch", *EVENT_TYPES]
+        for name in dict.fromkeys(order):
+            value = examples[name]["value"]
+            if name == "batch":
+                value = {
+                    "events": [e for e in value["events"] if e["type"] != "company_registered"]
+                }
+            answer = await client.post("/events", json=value, headers=tokens.header())
+            assert answer.status_code in (200, 201), (name, answer.text)
+        # the webhook bodies are described too
+        webhooks = document["paths"]["/webhooks"]["post"]["requestBody"]["content"]
+        assert "url" in json.dumps(webhooks["application/json"]["schema"])
+        docs = await client.get("/schema/swagger")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()

@@ -1,0 +1,138 @@
+"""The Python client against a running ``ledger serve``, and its webhook verifier."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from service.client import LedgerClient, LedgerClientError, WebhookVerificationError, verify_webhook
+from service.webhooks.signing import new_secret
+from tests import factories
+from tests.receiver import Receiver
+from tests.support import ServerProcess, make_tokens, unique_id, wait_for
+
+
+@pytest.fixture
+def server(db_url: str, artifacts: Path) -> Any:
+    process = ServerProcess(
+        db_url, artifacts / "client.log", env={"LEDGER_WEBHOOK_ALLOW_PRIVATE": "1"}
+    )
+    process.start()
+    yield process
+    process.terminate()
+
+
+async def test_the_client_appends_reads_and_asks(db_url: str, server: ServerProcess) -> None:
+    tokens = await make_tokens(db_url)
+    company = unique_id()
+
+    def session() -> dict[str, Any]:
+        with LedgerClient(server.base_url, tokens.all) as ledger:
+            registered = ledger.append(factories.company_registered(company))
+            receipts = ledger.append_batch(
+                [
+                    factories.valuation_reported(
+                        company, value="500000000", effective_date="2023-07-01"
+                    ),
+                    factories.valuation_reported(
+                        company, value="1000000000", effective_date="2023-09-15"
+                    ),
+                    factories.round_announced(company),
+                ]
+            )
+            before = ledger.company(company, as_of="2023-09-14", min_position=receipts[-1].position)
+            after = ledger.company(company, as_of=dt.date(2023, 9, 15))
+            then = ledger.company(company, as_of="2023-12-01", known_at=registered.recorded_at)
+            events = list(ledger.iter_events(types=["valuation_reported"]))
+            with pytest.raises(LedgerClientError) as refused:
+                ledger.append({"type": "company_registered"})
+            with pytest.raises(LedgerClientError) as missing:
+                ledger.company("no-such-company")
+            return {
+                "registered": registered,
+                "receipts": receipts,
+                "before": before,
+                "after": after,
+                "then": then,
+                "events": events,
+                "valuations": ledger.valuations(company),
+                "portfolio": ledger.portfolio("alibaba"),
+                "rules": ledger.export_rules(as_of="2023-12-01"),
+                "digest": ledger.digest(),
+                "refused": refused.value,
+                "missing": missing.value,
+            }
+
+    got = await asyncio.to_thread(session)
+    assert got["registered"].position == 1 and len(got["receipts"]) == 3
+    assert got["before"].valuation.value == "500000000"
+    assert got["after"].valuation.value == "1000000000"
+    assert got["then"].valuation is None and got["then"].name == "Zhipu AI"
+    assert [e.data["valuation"]["value"] for e in got["events"]] == ["500000000", "1000000000"]
+    assert [v.value for v in got["valuations"]] == ["500000000", "1000000000"]
+    assert [h.company_id for h in got["portfolio"].companies] == [company]
+    assert got["rules"].rules == []
+    assert got["digest"].position == 4
+    assert got["refused"].status == 400 and got["refused"].errors
+    assert got["missing"].status == 404
+
+
+async def test_the_webhook_helper_verifies_real_deliveries(
+    db_url: str, server: ServerProcess
+) -> None:
+    tokens = await make_tokens(db_url)
+    with Receiver().running() as receiver:
+
+        def subscribe_and_append() -> tuple[str, str]:
+            import httpx
+
+            created = httpx.post(
+                f"{server.base_url}/webhooks",
+                json={"url": receiver.url},
+                headers=tokens.header(),
+            ).json()
+            with LedgerClient(server.base_url, tokens.all) as ledger:
+                receipt = ledger.append(factories.company_registered(unique_id()))
+            return created["secret"], str(receipt.event_id)
+
+        secret, event_id = await asyncio.to_thread(subscribe_and_append)
+
+        async def arrived() -> bool:
+            return len(receiver.snapshot()) >= 1
+
+        await wait_for(arrived)
+        request = receiver.snapshot()[0]
+    message = verify_webhook(secret, request.body, request.headers)
+    assert str(message.data.event_id) == event_id and message.type == "company_registered"
+    with pytest.raises(WebhookVerificationError):
+        verify_webhook(new_secret(), request.body, request.headers)
+    with pytest.raises(WebhookVerificationError):
+        verify_webhook(secret, request.body.replace(b"Zhipu", b"Zhipx"), request.headers)
+    with pytest.raises(WebhookVerificationError):
+        verify_webhook(secret, request.body, request.headers, now=time.time() + 3600)
+
+
+def test_the_helper_accepts_what_the_reference_library_signs() -> None:
+    secret = new_secret()
+    body = (
+        b'{"type":"company_registered","timestamp":"2023-10-20T08:00:00.000000Z","data":'
+        b'{"event_id":"' + str(uuid.uuid4()).encode() + b'","type":"company_registered",'
+        b'"stream":"company:x","stream_version":1,"position":1,"effective_date":"2019-01-01",'
+        b'"recorded_at":"2023-10-20T08:00:00.000000Z","source":{"name":"s"},'
+        b'"data":{"company_id":"x"},"hash":"00"}}'
+    )
+    now = dt.datetime.now(dt.UTC)
+    signature = Webhook(secret).sign("msg_1", now, body.decode())
+    headers = {
+        "Webhook-Id": "msg_1",
+        "Webhook-Timestamp": str(int(now.timestamp())),
+        "Webhook-Signature": f"v1,bm90IHRoaXMgb25l {signature}",  # a stale one first
+    }
+    assert verify_webhook(secret, body, headers).data.position == 1

@@ -1,0 +1,73 @@
+"""The demo a newcomer starts first: the README's three questions and their answers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+
+from service.demo import DATASET, DEMO_TOKEN
+from tests.test_transfer import ledger
+
+AUTH = {"Authorization": f"Bearer {DEMO_TOKEN}"}
+
+
+async def test_the_readme_questions_have_the_reports_answers(demo: str) -> None:
+    async with httpx.AsyncClient(base_url=demo, headers=AUTH) as http:
+        # 1. Zhipu AI on two dates
+        august = (await http.get("/companies/zhipu-ai", params={"as_of": "2023-08-01"})).json()
+        december = (await http.get("/companies/zhipu-ai", params={"as_of": "2023-12-01"})).json()
+        # 2. the export rules in force on 1 December for China
+        rules = (
+            await http.get(
+                "/export-rules", params={"as_of": "2023-12-01", "target_jurisdiction": "CN"}
+            )
+        ).json()
+        # 3. before and after the correction
+        rounds = (await http.get("/events", params={"type": "round_announced"})).json()
+        before = [e for e in rounds["events"] if e["stream"] == "company:zhipu-ai"][-1]
+        earlier = (
+            await http.get(
+                "/companies/zhipu-ai",
+                params={"as_of": "2023-12-01", "known_at": before["recorded_at"]},
+            )
+        ).json()
+        portfolio = (await http.get("/investors/alibaba/portfolio")).json()
+
+    assert august["valuation"]["value"] == "500000000" and august["rounds"] == []
+    assert august["approvals"] == [] and august["total_raised_usd"] == "0"
+    assert [r["restricted_items"] for r in august["export_restrictions"]] == [
+        ["Nvidia A100 GPU", "Nvidia H100 GPU"]
+    ]
+    assert december["valuation"]["value"] == "1000000000"
+    assert [r["round_name"] for r in december["rounds"]] == [
+        "Series B3",
+        "2023 financing (2.5 billion yuan raised this year)",
+    ]
+    assert december["total_raised_usd"] == "342000000"
+    assert december["approvals"][0]["status"] == "granted"
+    assert [r["action"] for r in rules["rules"]] == ["amended"]
+    assert earlier["total_raised_usd"] == "341000000"
+    assert [h["company_id"] for h in portfolio["companies"]] == ["baichuan", "zhipu-ai"]
+
+
+def test_every_demo_fact_names_its_source_and_has_a_stable_id() -> None:
+    lines = [json.loads(line) for line in DATASET.read_text().splitlines()]
+    assert {e["type"] for e in lines} >= {
+        "company_registered",
+        "round_announced",
+        "valuation_reported",
+        "regulatory_approval",
+        "export_rule",
+        "event_corrected",
+    }
+    assert all(e["source"]["name"] and e["event_id"] for e in lines)
+    assert len({e["event_id"] for e in lines}) == len(lines)
+
+
+async def test_the_dataset_imports_like_any_file(db_url: str, tmp_path: Path) -> None:
+    first = ledger(db_url, "import", str(DATASET))
+    again = ledger(db_url, "import", str(DATASET))
+    assert first.returncode == 0, first.stderr
+    assert "12 appended" in first.stdout and "0 appended, 12 already recorded" in again.stdout
