@@ -136,3 +136,22 @@ def test_the_helper_accepts_what_the_reference_library_signs() -> None:
         "Webhook-Signature": f"v1,bm90IHRoaXMgb25l {signature}",  # a stale one first
     }
     assert verify_webhook(secret, body, headers).data.position == 1
+
+
+async def test_the_readme_example_runs_against_the_demo(demo: str) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## A Python client", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    code = code.replace("http://127.0.0.1:8000", demo)
+    printed: list[str] = []
+
+    def run() -> None:
+        exec(  # noqa: S102 (the README's own example, run as a reader would)
+            compile(code, "README.md", "exec"),
+            {"print": lambda *a: printed.append(" ".join(map(str, a)))},
+        )
+
+    await asyncio.to_thread(run)
+    assert printed[0] == "1000000000 USD"
+    assert printed[1].startswith("us-advanced-ai-chips amended 2023-10-16")
+    assert printed[-1] == "2500000000"
