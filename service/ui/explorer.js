@@ -182,7 +182,7 @@ function svg(tag, attributes, text) {
 function drawChart(valuations, asOf) {
   const chart = $("chart");
   chart.replaceChildren();
-  const [W, H, left, right, top, bottom] = [720, 240, 64, 16, 16, 32];
+  const [W, H, left, right, top, bottom] = [720, 240, 64, 24, 16, 32];
   if (!valuations.length) {
     chart.append(svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle" }, "no valuation reported"));
     return;
@@ -209,7 +209,8 @@ function drawChart(valuations, asOf) {
   }
   const a = x(day(asOf));
   chart.append(svg("line", { x1: a, y1: top, x2: a, y2: H - bottom, class: "as-of" }));
-  chart.append(svg("text", { x: a + 4, y: H - bottom + 14 }, `as of ${asOf}`));
+  const nearEnd = a > W - 140;
+  chart.append(svg("text", { x: nearEnd ? a - 4 : a + 4, y: H - bottom + 14, "text-anchor": nearEnd ? "end" : "start" }, `as of ${asOf}`));
 }
 
 function showTimeline(knownAt) {
@@ -229,6 +230,7 @@ function showTimeline(knownAt) {
       const target = byId.get(e.data.target_event_id);
       li.append(el("span", e.type === "event_corrected" ? "correction" : "retraction", "badge"));
       li.append(el("div", `of #${target ? target.position : "?"} ${target ? target.type.replaceAll("_", " ") : e.data.target_event_id}${e.data.reason ? `: ${e.data.reason}` : ""}`));
+      if (e.data.data) li.append(el("div", `now: ${describe(e.data.data)}${e.data.effective_date ? `, effective ${e.data.effective_date}` : ""}`));
     } else {
       const amendment = amendedBy.get(e.event_id);
       const summary = el("div", describe(e.data), amendment ? "amended" : "");
