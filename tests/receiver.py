@@ -47,10 +47,14 @@ class Receiver:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
+                body = self.rfile.read(length)
+                if len(body) < length:  # the sender died mid-request: nothing arrived
+                    self.close_connection = True
+                    return
                 request = Received(
                     self.path,
                     {k.lower(): v for k, v in self.headers.items()},
-                    self.rfile.read(length),
+                    body,
                     time.monotonic(),
                 )
                 with receiver._lock:
