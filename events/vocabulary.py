@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 from msgspec import Meta, Struct
 
-from events.codes import check_country, check_currency
+from events.codes import check_country, check_currency, country_codes, currency_codes
 
 # msgspec checks patterns with Python's re.search, where "$" also matches before a final
 # newline ("acme\n" would pass for a slug and name another stream than "acme"). Each pattern
@@ -40,11 +40,24 @@ DecimalString = Annotated[
         examples=["2500000000", "341.5"],
     ),
 ]
+# The schema lists the codes themselves, so that it describes exactly what is accepted.
 CurrencyCode = Annotated[
-    str, Meta(pattern=CURRENCY_PATTERN, description="ISO 4217", examples=["CNY"])
+    str,
+    Meta(
+        pattern=CURRENCY_PATTERN,
+        description="ISO 4217",
+        examples=["CNY"],
+        extra_json_schema={"enum": sorted(currency_codes())},
+    ),
 ]
 CountryCode = Annotated[
-    str, Meta(pattern=COUNTRY_PATTERN, description="ISO 3166-1 alpha-2", examples=["CN"])
+    str,
+    Meta(
+        pattern=COUNTRY_PATTERN,
+        description="ISO 3166-1 alpha-2",
+        examples=["CN"],
+        extra_json_schema={"enum": sorted(country_codes())},
+    ),
 ]
 Instant = Annotated[dt.datetime, Meta(tz=True, description="RFC 3339 instant with an offset")]
 Text = Annotated[str, Meta(min_length=1, max_length=500, pattern=TEXT_PATTERN)]

@@ -9,9 +9,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from litestar import Litestar, Response, Router, get
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -21,13 +23,13 @@ from litestar.static_files import create_static_files_router
 from events.migrate import migrate
 from events.writer import GroupCommitter
 from projections import projector
-from service.auth import ScopeCheck
+from service.auth import ScopeCheck, allowed_methods
 from service.database import create_pool, database_url
 from service.keys import KeyCache
 from service.logs import RequestIds, stamp_response
 from service.metrics import request_metrics
 from service.notifications import APPENDED_CHANNEL, Listener
-from service.problems import problem_details_plugin, unexpected_error
+from service.problems import PROBLEM_RESPONSES, problem_details_plugin, unexpected_error
 from service.queries import RuleCache
 from service.routes.events import EventsController
 from service.routes.health import health, metrics
@@ -100,6 +102,18 @@ def explorer() -> Router:
     )
 
 
+def document_problems(handlers: list[Any]) -> None:
+    """Let every operation's OpenAPI entry list the problems it may answer with."""
+    for owner in handlers:
+        routes = (
+            [v for v in vars(owner).values() if isinstance(v, HTTPRouteHandler)]
+            if isinstance(owner, type)
+            else [owner]
+        )
+        for route in routes:
+            route.responses = {**PROBLEM_RESPONSES, **(route.responses or {})}
+
+
 def create_app(settings: Settings | None = None, resolver: Resolver | None = None) -> Litestar:
     """Build the service for ``settings`` (default: from the environment).
 
@@ -153,17 +167,18 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
             await listener.stop()
             await pool.close()
 
-    return Litestar(
-        route_handlers=[
-            EventsController,
-            LedgerController,
-            QueriesController,
-            WebhooksController,
-            health,
-            home,
-            metrics,
-            explorer(),
-        ],
+    handlers: list[Any] = [
+        EventsController,
+        LedgerController,
+        QueriesController,
+        WebhooksController,
+        health,
+        home,
+        metrics,
+    ]
+    document_problems(handlers)
+    app = Litestar(
+        route_handlers=[*handlers, explorer()],
         lifespan=[lifespan],
         middleware=[RequestIds(), request_metrics().middleware, ScopeCheck()],
         before_send=[stamp_response],
@@ -182,6 +197,7 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
                     "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="ldg_…")
                 }
             ),
-            security=[{"bearer": []}],
         ),
     )
+    app.state.allowed_methods = allowed_methods(app.routes)
+    return app

@@ -6,14 +6,25 @@ are read, and costs one dictionary lookup for a token seen before.
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Receive,
+    Scope,
+    Send,
+)
 
 from service.keys import KeyCache
 from service.problems import problem
 
 SCOPE_OPT = "scope"
+# The OpenAPI security requirement of every operation that needs a token.
+BEARER: tuple[dict[str, list[str]], ...] = ({"bearer": []},)
 
 
 class ScopeCheck(ASGIMiddleware):
@@ -22,6 +33,9 @@ class ScopeCheck(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        if scope.get("method") == "OPTIONS":  # says what the path allows; needs no token
+            await _options(scope, send)
+            return
         required = scope["route_handler"].opt.get(SCOPE_OPT)
         if required is not None:
             await _authorize(scope, required)
@@ -39,6 +53,30 @@ async def _authorize(scope: Scope, required: str) -> None:
         raise _unauthorized("the token is not valid or has been revoked")
     if required not in scopes and "admin" not in scopes:
         raise problem(403, f"the token lacks the {required!r} scope")
+
+
+async def _options(scope: Scope, send: Send) -> None:
+    """Answer OPTIONS with every method of the path (Litestar's own lists only some)."""
+    allowed: dict[str, str] = scope["litestar_app"].state.allowed_methods
+    paths = scope["route_handler"].paths
+    allow = next((allowed[p] for p in paths if p in allowed), "OPTIONS")
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": 204,
+        "headers": [(b"allow", allow.encode())],
+    }
+    body: HTTPResponseBodyEvent = {"type": "http.response.body", "body": b"", "more_body": False}
+    await send(start)
+    await send(body)
+
+
+def allowed_methods(routes: list[Any]) -> dict[str, str]:
+    """Map each path to the methods its handlers answer, for the Allow header."""
+    return {
+        route.path: ", ".join(sorted(route.methods))
+        for route in routes
+        if hasattr(route, "methods")
+    }
 
 
 def _unauthorized(detail: str) -> Exception:

@@ -9,17 +9,65 @@ from typing import Any
 import asyncpg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.plugins.problem_details import (
     ProblemDetailsConfig,
     ProblemDetailsException,
     ProblemDetailsPlugin,
 )
+from msgspec import Struct
 
 from events.errors import LedgerError
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = "1"
+PROBLEM_JSON = "application/problem+json"
+
+
+class FieldProblem(Struct, frozen=True):
+    """One offending field of a request."""
+
+    field: str
+    message: str
+
+
+class Problem(Struct, frozen=True, kw_only=True):
+    """An RFC 9457 problem: every error the service answers is one.
+
+    Some carry more members: ``current_version`` (409 on ``expected_version``), ``event_ids``
+    (503 whose outcome is unknown: retry them), ``line`` (imports).
+    """
+
+    status: int
+    title: str
+    detail: str
+    errors: list[FieldProblem] | None = None
+
+
+_WHEN = {
+    400: "the request is malformed or invalid; `errors` names each field",
+    401: "no valid token (missing, unknown or revoked)",
+    403: "the token lacks the operation's scope",
+    404: "no such resource, or not known at that point in time",
+    409: "a conflict with what is recorded (idempotency, expected_version, a pending delivery)",
+    413: "the body is larger than LEDGER_MAX_BODY_BYTES",
+    422: "well formed but not applicable (an unknown correction target, a refused URL)",
+    429: "too many requests for this token; retry after Retry-After seconds",
+    503: "the database is unavailable, the service is overloaded, or min_position is not "
+    "reached yet; retry after Retry-After seconds",
+}
+
+# Every operation may answer these; documented once, for all of them.
+PROBLEM_RESPONSES = {
+    status: ResponseSpec(
+        data_container=Problem,
+        description=description,
+        media_type=PROBLEM_JSON,
+        generate_examples=False,
+    )
+    for status, description in _WHEN.items()
+}
 
 
 def problem(

@@ -94,7 +94,7 @@ async def tokens(db_url: str) -> Tokens:
     return await make_tokens(db_url)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def artifacts() -> Path:
     """Return the directory where tests leave logs and screenshots for inspection."""
     path = Path(os.environ.get("LEDGER_TEST_ARTIFACTS", "test-artifacts"))

@@ -7,6 +7,7 @@ import uuid
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter, QueryParameter
 from msgspec import Struct
 
@@ -17,7 +18,7 @@ from events.records import Receipt, RecordedEvent, prepare
 from events.vocabulary import EVENT_TYPES, STREAM_PATTERN
 from events.writer import GroupCommitter
 from service import metrics
-from service.auth import SCOPE_OPT
+from service.auth import BEARER, SCOPE_OPT
 from service.openapi import AppendOperation
 from service.problems import problem
 
@@ -49,11 +50,20 @@ class StreamPage(Struct, frozen=True):
 class EventsController(Controller):
     """``/events`` and ``/streams``."""
 
+    security = BEARER
+
     @post(
         "/events",
         opt={SCOPE_OPT: "events:write"},
         status_code=201,
         operation_class=AppendOperation,
+        responses={
+            200: ResponseSpec(
+                data_container=Receipt | BatchReceipts,
+                description="an identical retry: the receipts of the first time",
+                generate_examples=False,
+            )
+        },
     )
     async def append(self, request: Request[Any, Any, Any]) -> Response[Receipt | BatchReceipts]:
         """Append one envelope, or ``{"events": [...]}`` atomically; answer with receipts."""
@@ -128,7 +138,7 @@ class EventsController(Controller):
 def _event_types(values: list[str] | None) -> list[str] | None:
     if not values:
         return None
-    types = [t for value in values for t in value.split(",") if t]
+    types = [t for value in values for t in value.split(",")]
     unknown = [t for t in types if t not in EVENT_TYPES]
     if unknown:
         message = f"unknown event type {unknown[0]!r}; one of {', '.join(EVENT_TYPES)}"

@@ -9,7 +9,7 @@ from msgspec import Struct
 
 from events import store
 from events.integrity import VerifyReport, verify_store
-from service.auth import SCOPE_OPT
+from service.auth import BEARER, SCOPE_OPT
 
 
 class Digest(Struct, frozen=True):
@@ -22,6 +22,8 @@ class Digest(Struct, frozen=True):
 
 class LedgerController(Controller):
     """``/ledger``."""
+
+    security = BEARER
 
     path = "/ledger"
     opt = {SCOPE_OPT: "admin"}  # noqa: RUF012 (Litestar's own attribute)

@@ -13,19 +13,31 @@ from litestar.params import PathParameter, QueryParameter
 from msgspec import Struct
 
 from events.chain import format_instant
+from events.codes import country_codes
 from events.history import head_position
 from events.vocabulary import SLUG_PATTERN
 from projections import projector
 from projections.company import CompanyState, DatedValuation
 from projections.rules import RuleState
 from service import queries
-from service.auth import SCOPE_OPT
+from service.auth import BEARER, SCOPE_OPT
 from service.problems import problem
 
 Slug = Annotated[str, PathParameter(pattern=SLUG_PATTERN)]
-AsOf = Annotated[str | None, QueryParameter(description="a date: facts effective on or before it")]
+# Parsed by service/queries.py (for messages that say what is wrong); typed for the document.
+AsOf = Annotated[
+    str | None,
+    QueryParameter(
+        description="a date: facts effective on or before it (default today, UTC)",
+        schema_extra={"format": "date"},
+    ),
+]
 KnownAt = Annotated[
-    str | None, QueryParameter(description="an RFC 3339 instant: events recorded by then")
+    str | None,
+    QueryParameter(
+        description="an RFC 3339 instant with an offset: events recorded by then (default now)",
+        schema_extra={"format": "date-time"},
+    ),
 ]
 MinPosition = Annotated[
     int | None,
@@ -103,6 +115,8 @@ def _instant(value: dt.datetime) -> str:
 
 class QueriesController(Controller):
     """The point-in-time read side."""
+
+    security = BEARER
 
     opt = {SCOPE_OPT: "events:read"}  # noqa: RUF012 (Litestar's own attribute)
 
@@ -219,7 +233,12 @@ class QueriesController(Controller):
         as_of: AsOf = None,
         known_at: KnownAt = None,
         target_jurisdiction: Annotated[
-            str | None, QueryParameter(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
+            str | None,
+            QueryParameter(
+                pattern=r"^[A-Z]{2}$",
+                description="ISO 3166-1 alpha-2",
+                schema_extra={"enum": sorted(country_codes())},
+            ),
         ] = None,
         min_position: MinPosition = None,
     ) -> ExportRules:
@@ -236,17 +255,26 @@ class QueriesController(Controller):
 
 
 async def _reach(conn: Any, min_position: int | None, read_models: bool = False) -> None:
-    """Wait (bounded) until the log, or the read models if used, hold ``min_position``."""
+    """Wait (bounded) until the read models, if used, hold ``min_position``.
+
+    Answers come from the log, whose head includes every acknowledged event (a receipt is
+    given after its commit): a position beyond the head was never acknowledged, so that is
+    answered at once rather than after the wait. The read models may trail the head by a
+    moment; that is what the wait is for.
+    """
     if min_position is None:
         return
+    head = await head_position(conn)
+    if min_position > head:
+        raise problem(
+            503,
+            f"the ledger has not reached position {min_position} yet (its head is at {head}); "
+            "retry shortly",
+        )
+    if not read_models:
+        return
     deadline = time.monotonic() + MIN_POSITION_WAIT_SECONDS
-
-    async def reached() -> int:
-        if read_models:
-            return (await projector.status(conn)).position
-        return await head_position(conn)
-
-    while await reached() < min_position:
+    while (await projector.status(conn)).position < min_position:
         if time.monotonic() >= deadline:
             raise problem(
                 503,

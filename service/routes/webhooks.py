@@ -13,7 +13,7 @@ from msgspec import Meta, Struct
 from events.decoding import decode_request
 from events.errors import FieldError, InvalidRequestError, LedgerError
 from events.vocabulary import EVENT_TYPES, TEXT_PATTERN
-from service.auth import SCOPE_OPT
+from service.auth import BEARER, SCOPE_OPT
 from service.openapi import json_body
 from service.problems import problem
 from service.webhooks import registry
@@ -23,6 +23,9 @@ SCOPE = {SCOPE_OPT: "webhooks:manage"}
 MAX_GRACE_SECONDS = 7 * 86400
 DEFAULT_GRACE_SECONDS = 86400
 WebhookId = Annotated[str, PathParameter(pattern=r"^wh_[0-9a-f]{32}$")]
+
+
+EventTypeName = Annotated[str, Meta(extra_json_schema={"enum": list(EVENT_TYPES)})]
 
 
 class NewWebhook(Struct, frozen=True, forbid_unknown_fields=True):
@@ -88,6 +91,8 @@ def _checked_types(types: list[str] | None) -> list[str] | None:
 
 class WebhooksController(Controller):
     """``/webhooks``: endpoints, secrets, deliveries and replays."""
+
+    security = BEARER
 
     path = "/webhooks"
     opt = SCOPE
