@@ -201,9 +201,10 @@ class LedgerClient:
         company_id: str,
         as_of: dt.date | str | None = None,
         known_at: dt.datetime | str | None = None,
+        min_position: int | None = None,
     ) -> list[DatedValuation]:
         """Return every valuation of a company, in effective-date order."""
-        params = {"as_of": as_of, "known_at": known_at}
+        params = {"as_of": as_of, "known_at": known_at, "min_position": min_position}
         path = f"/companies/{company_id}/valuations"
         return self._call("GET", path, Valuations, params=params).valuations
 
@@ -213,9 +214,16 @@ class LedgerClient:
         known_at: dt.datetime | str | None = None,
         after: str | None = None,
         limit: int = 100,
+        min_position: int | None = None,
     ) -> CompanyPage:
         """Return a page of companies with their latest valuation."""
-        params = {"as_of": as_of, "known_at": known_at, "after": after, "limit": limit}
+        params = {
+            "as_of": as_of,
+            "known_at": known_at,
+            "after": after,
+            "limit": limit,
+            "min_position": min_position,
+        }
         return self._call("GET", "/companies", CompanyPage, params=params)
 
     def portfolio(
@@ -223,9 +231,14 @@ class LedgerClient:
         investor_id: str,
         as_of: dt.date | str | None = None,
         known_at: dt.datetime | str | None = None,
+        min_position: int | None = None,
     ) -> Portfolio:
-        """Return the companies an investor took part in, with the rounds."""
-        params = {"as_of": as_of, "known_at": known_at}
+        """Return the companies an investor took part in, with the rounds.
+
+        Portfolios come from read models that trail the log by a moment: pass the position of
+        a receipt as ``min_position`` to read your own writes.
+        """
+        params = {"as_of": as_of, "known_at": known_at, "min_position": min_position}
         return self._call("GET", f"/investors/{investor_id}/portfolio", Portfolio, params=params)
 
     def export_rules(
@@ -233,12 +246,14 @@ class LedgerClient:
         as_of: dt.date | str | None = None,
         known_at: dt.datetime | str | None = None,
         target_jurisdiction: str | None = None,
+        min_position: int | None = None,
     ) -> ExportRules:
         """Return the export rules in force."""
         params = {
             "as_of": as_of,
             "known_at": known_at,
             "target_jurisdiction": target_jurisdiction,
+            "min_position": min_position,
         }
         return self._call("GET", "/export-rules", ExportRules, params=params)
 

@@ -33,7 +33,9 @@ async def test_the_readme_questions_have_the_reports_answers(demo: str) -> None:
                 params={"as_of": "2023-12-01", "known_at": before["recorded_at"]},
             )
         ).json()
-        portfolio = (await http.get("/investors/alibaba/portfolio")).json()
+        portfolio = (
+            await http.get("/investors/alibaba/portfolio", params={"min_position": 12})
+        ).json()
 
     assert august["valuation"]["value"] == "500000000" and august["rounds"] == []
     assert august["approvals"] == [] and august["total_raised_usd"] == "0"
