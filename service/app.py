@@ -26,6 +26,7 @@ from projections import projector
 from service.auth import ScopeCheck, allowed_methods
 from service.database import create_pool, database_url
 from service.keys import KeyCache
+from service.limits import InFlight, RateLimiter
 from service.logs import RequestIds, stamp_response
 from service.metrics import request_metrics
 from service.notifications import APPENDED_CHANNEL, Listener
@@ -180,7 +181,12 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
     app = Litestar(
         route_handlers=[*handlers, explorer()],
         lifespan=[lifespan],
-        middleware=[RequestIds(), request_metrics().middleware, ScopeCheck()],
+        middleware=[
+            RequestIds(),
+            InFlight(settings.max_concurrent_requests),
+            request_metrics().middleware,
+            ScopeCheck(),
+        ],
         before_send=[stamp_response],
         logging_config=None,  # the command line configures logging (service/logs.py)
         plugins=[problem_details_plugin()],
@@ -200,4 +206,5 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
         ),
     )
     app.state.allowed_methods = allowed_methods(app.routes)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
     return app

@@ -19,7 +19,8 @@ from litestar.types import (
     Send,
 )
 
-from service.keys import KeyCache
+from service.keys import PREFIX, KeyCache
+from service.limits import RateLimiter, too_many
 from service.problems import problem
 
 SCOPE_OPT = "scope"
@@ -53,6 +54,10 @@ async def _authorize(scope: Scope, required: str) -> None:
         raise _unauthorized("the token is not valid or has been revoked")
     if required not in scopes and "admin" not in scopes:
         raise problem(403, f"the token lacks the {required!r} scope")
+    limiter: RateLimiter = scope["litestar_app"].state.rate_limiter
+    wait = limiter.take(token.strip()[len(PREFIX) :].partition("_")[0])  # per key id
+    if wait is not None:
+        raise too_many(wait)
 
 
 async def _options(scope: Scope, send: Send) -> None:

@@ -49,6 +49,9 @@ class Settings(Struct, frozen=True, kw_only=True):
     request_timeout_seconds: float = 10.0
     log_level: str = "info"
     log_format: str = "json"
+    max_concurrent_requests: int = 1000
+    rate_limit: float = 0.0  # requests per second per token; 0: no limit
+    rate_burst: int = 100
     webhook_allow_private: bool = False
     webhook_retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
     webhook_timeout_seconds: float = 15.0
@@ -75,6 +78,11 @@ class Settings(Struct, frozen=True, kw_only=True):
             ),
             log_level=env.get("LEDGER_LOG_LEVEL", defaults.log_level),
             log_format=env.get("LEDGER_LOG_FORMAT", defaults.log_format),
+            max_concurrent_requests=int(
+                env.get("LEDGER_MAX_CONCURRENT_REQUESTS", defaults.max_concurrent_requests)
+            ),
+            rate_limit=float(env.get("LEDGER_RATE_LIMIT", defaults.rate_limit)),
+            rate_burst=int(env.get("LEDGER_RATE_BURST", defaults.rate_burst)),
             webhook_allow_private=env.get("LEDGER_WEBHOOK_ALLOW_PRIVATE", "").lower() in _TRUE,
             webhook_retry_schedule=parse_schedule(env["LEDGER_WEBHOOK_RETRY_SCHEDULE"])
             if "LEDGER_WEBHOOK_RETRY_SCHEDULE" in env
@@ -99,6 +107,10 @@ class Settings(Struct, frozen=True, kw_only=True):
             )
         if self.max_body_bytes < 1024:
             raise ValueError("LEDGER_MAX_BODY_BYTES must be at least 1024")
+        if self.max_concurrent_requests < 1:
+            raise ValueError("LEDGER_MAX_CONCURRENT_REQUESTS must be at least 1")
+        if self.rate_limit < 0 or self.rate_burst < 1:
+            raise ValueError("LEDGER_RATE_LIMIT must be 0 or more and LEDGER_RATE_BURST 1 or more")
         if self.log_format not in ("json", "text"):
             raise ValueError("LEDGER_LOG_FORMAT must be json or text")
         if self.webhook_timeout_seconds <= 0:
