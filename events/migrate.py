@@ -46,13 +46,16 @@ async def migrate(connection: asyncpg.Connection) -> list[str]:
     applied_now: list[str] = []
     await connection.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
     try:
-        await connection.execute(
-            """CREATE TABLE IF NOT EXISTS schema_migrations (
-                   version integer PRIMARY KEY,
-                   name text NOT NULL,
-                   checksum text NOT NULL,
-                   applied_at timestamptz NOT NULL DEFAULT now())"""
-        )
+        # Looked up first: a service role that may not create tables can still check that
+        # the schema is up to date (CREATE ... IF NOT EXISTS needs the privilege regardless).
+        if await connection.fetchval("SELECT to_regclass('schema_migrations')") is None:
+            await connection.execute(
+                """CREATE TABLE schema_migrations (
+                       version integer PRIMARY KEY,
+                       name text NOT NULL,
+                       checksum text NOT NULL,
+                       applied_at timestamptz NOT NULL DEFAULT now())"""
+            )
         rows = await connection.fetch("SELECT version, name, checksum FROM schema_migrations")
         applied = {row["version"]: row for row in rows}
         for migration in available_migrations():

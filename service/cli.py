@@ -69,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify.set_defaults(handler=_verify)
 
+    grants = commands.add_parser(
+        "grants", help="print the SQL that gives a service role exactly the privileges it needs"
+    )
+    grants.add_argument("role")
+    grants.set_defaults(handler=_grants)
+
     load = commands.add_parser(
         "import", help="append the envelopes of a JSON-lines file (each with its event_id)"
     )
@@ -275,6 +281,17 @@ def _verify_file(path: Path, previous_hash: str | None) -> int:
             f"(the file starts at position {report.first_position}: its first line was taken as "
             "given; pass --previous-hash to check it against the event before it)"
         )
+    return 0
+
+
+def _grants(settings: Settings, args: argparse.Namespace) -> int:
+    from events.grants import service_grants
+
+    try:
+        print(service_grants(args.role), end="")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

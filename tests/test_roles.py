@@ -1,0 +1,101 @@
+"""The service runs as a role that cannot rewrite history: ``ledger grants`` gives just enough."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+
+from tests import factories
+from tests.receiver import Receiver
+from tests.support import ServerProcess, make_tokens, unique_id, wait_for
+from tests.test_transfer import ledger
+
+
+def as_role(url: str, role: str) -> str:
+    parts = urlsplit(url)
+    host = parts.netloc.split("@", 1)[1]
+    return urlunsplit((parts.scheme, f"{role}@{host}", parts.path, parts.query, ""))
+
+
+async def test_the_service_works_as_a_role_that_cannot_change_events(
+    db_url: str, artifacts: Path
+) -> None:
+    role = f"ledger_app_{uuid.uuid4().hex[:8]}"
+    printed = ledger(db_url, "grants", role)
+    assert printed.returncode == 0, printed.stderr
+    admin = await asyncpg.connect(db_url)
+    try:
+        await admin.execute(f"CREATE ROLE {role} LOGIN")
+        await admin.execute(printed.stdout)
+    finally:
+        await admin.close()
+    tokens = await make_tokens(db_url)
+    restricted = as_role(db_url, role)
+    server = ServerProcess(
+        restricted, artifacts / "restricted-role.log", env={"LEDGER_WEBHOOK_ALLOW_PRIVATE": "1"}
+    )
+    try:
+        with Receiver().running() as receiver:
+            server.start()
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+                hook = await http.post(
+                    "/webhooks", json={"url": receiver.url}, headers=tokens.header()
+                )
+                assert hook.status_code == 201, hook.text
+                company = unique_id()
+                appended = await http.post(
+                    "/events",
+                    json={
+                        "events": [
+                            factories.company_registered(company),
+                            factories.round_announced(company),
+                        ]
+                    },
+                    headers=tokens.header(),
+                )
+                assert appended.status_code == 201, appended.text
+                last = appended.json()["receipts"][-1]["position"]
+                portfolio = await http.get(
+                    "/investors/alibaba/portfolio",
+                    params={"min_position": last},
+                    headers=tokens.header(),
+                )
+                assert portfolio.status_code == 200, portfolio.text
+                verified = await http.get("/ledger/verify", headers=tokens.header())
+                assert verified.json()["intact"] is True
+
+                async def delivered() -> bool:
+                    return len(receiver.snapshot()) == 2
+
+                await wait_for(delivered)
+        conn = await asyncpg.connect(restricted)
+        try:
+            for statement in (
+                "UPDATE events SET type = type",
+                "DELETE FROM events",
+                "TRUNCATE events",
+                "ALTER TABLE events DISABLE TRIGGER USER",
+                "CREATE TABLE sneaky (x int)",
+            ):
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    await conn.execute(statement)
+        finally:
+            await conn.close()
+    finally:
+        server.terminate()
+        admin = await asyncpg.connect(db_url)
+        try:
+            await admin.execute(f"DROP OWNED BY {role}")
+            await admin.execute(f"DROP ROLE {role}")
+        finally:
+            await admin.close()
+
+
+def test_role_names_are_checked() -> None:
+    result = ledger(None, "grants", "x; DROP TABLE events")
+    assert result.returncode == 2 and "not a plain role name" in result.stderr
