@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 
-_ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_ROLE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+# Names PostgreSQL reads as something else than a role of that name.
+_RESERVED = {"public", "current_user", "session_user", "current_role", "none", "all"}
 
 GRANTS = """\
 -- The ledger's service role: read and append the log, keep the read models and webhooks.
@@ -18,7 +20,7 @@ GRANT USAGE ON SCHEMA public TO {role};
 GRANT SELECT ON schema_migrations TO {role};
 GRANT SELECT, INSERT ON events TO {role};
 GRANT SELECT, UPDATE ON ledger_head TO {role};
-GRANT SELECT, INSERT, UPDATE ON api_keys TO {role};
+GRANT SELECT ON api_keys TO {role};  -- keys are created and revoked by the owner's CLI
 GRANT SELECT, UPDATE ON projection_checkpoints TO {role};
 GRANT SELECT, INSERT, UPDATE, DELETE ON rm_companies, rm_investor_companies TO {role};
 GRANT SELECT, INSERT, UPDATE, DELETE
@@ -31,6 +33,9 @@ REVOKE UPDATE, DELETE, TRUNCATE ON events FROM {role};
 
 def service_grants(role: str) -> str:
     """Return the GRANT statements for ``role`` (a plain lower-case identifier)."""
-    if not _ROLE.match(role):
-        raise ValueError(f"{role!r} is not a plain role name (lower-case letters, digits, _)")
+    if not _ROLE.fullmatch(role) or role in _RESERVED or role.startswith("pg_"):
+        raise ValueError(
+            f"{role!r} is not a plain role name (lower-case letters, digits, _; not a "
+            "reserved name such as public)"
+        )
     return GRANTS.format(role=role)

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import msgspec
 
 from events import store
-from events.chain import GENESIS, chain, event_bytes
+from events.chain import GENESIS, chain, event_bytes, format_instant
 from events.decoding import decode_append_body
-from events.errors import ConflictError, FieldError, LedgerError
+from events.errors import ConflictError, FieldError, LedgerError, StoreUnavailableError
 from events.records import PreparedEvent, prepare
 from events.vocabulary import AnyEnvelope
 from events.writer import GroupCommitter
@@ -41,9 +41,14 @@ class ImportLineError(LedgerError):
 
     def __init__(self, line: int, error: LedgerError) -> None:
         where = [f"{e.field}: {e.message}" for e in error.errors] or [error.detail]
-        super().__init__(f"line {line}: {'; '.join(where)}", error.errors, {"line": line})
+        extra = {**error.extra, "line": line}
+        super().__init__(f"line {line}: {'; '.join(where)}", error.errors, extra)
         self.line = line
         self.status = error.status
+
+
+class ImportUnconfirmedError(ImportLineError):
+    """The database did not confirm a batch: it may or may not be stored."""
 
 
 @dataclass
@@ -142,6 +147,8 @@ async def _append(
         if "mixes events already recorded" in error.detail:  # another writer got there first
             raise ImportLineError(numbers[0], error) from None
         raise _at_line(error, numbers) from None
+    except StoreUnavailableError as error:
+        raise ImportUnconfirmedError(numbers[0], error) from None
     except LedgerError as error:
         raise _at_line(error, numbers) from None
     if outcome.appended:
@@ -197,7 +204,7 @@ class ExportedEvent(msgspec.Struct, frozen=True, kw_only=True):
     stream_version: int
     position: int
     effective_date: dt.date
-    recorded_at: dt.datetime
+    recorded_at: str  # checked to be the ledger's own spelling, byte for byte
     source: msgspec.Raw
     data: msgspec.Raw
     schema_version: int = 1
@@ -242,7 +249,13 @@ def verify_export(lines: Iterable[bytes], previous_hash: bytes | None = None) ->
         try:
             event = _exported.decode(line)
             stored_hash = bytes.fromhex(event.hash)
-        except (msgspec.DecodeError, ValueError) as exc:
+            recorded_at = dt.datetime.fromisoformat(event.recorded_at)
+            if recorded_at.tzinfo is None or format_instant(recorded_at) != event.recorded_at:
+                raise ValueError(f"recorded_at {event.recorded_at!r} is not as exported")
+            source = bytes(event.source).decode()
+            data = bytes(event.data).decode()
+            metadata = None if bytes(event.metadata) == b"null" else bytes(event.metadata).decode()
+        except (msgspec.DecodeError, ValueError) as exc:  # UnicodeDecodeError included
             return _bad(checked, first, last, anchored, number, f"not an exported event: {exc}")
         if first is None:
             first = event.position
@@ -264,12 +277,10 @@ def verify_export(lines: Iterable[bytes], previous_hash: bytes | None = None) ->
                     type=event.type,
                     schema_version=event.schema_version,
                     effective_date=event.effective_date,
-                    recorded_at=event.recorded_at,
-                    source=bytes(event.source).decode(),
-                    data=bytes(event.data).decode(),
-                    metadata=None
-                    if bytes(event.metadata) == b"null"
-                    else bytes(event.metadata).decode(),
+                    recorded_at=recorded_at,
+                    source=source,
+                    data=data,
+                    metadata=metadata,
                 ),
             )
             if computed != stored_hash:

@@ -190,6 +190,7 @@ async def _rebuild(
     for table, next_table in zip(TABLES, shadow, strict=True):
         await conn.execute(f"DROP TABLE IF EXISTS {next_table}")
         await conn.execute(f"CREATE TABLE {next_table} (LIKE {table} INCLUDING ALL)")
+        await _copy_grants(conn, table, next_table)
     head = await conn.fetchval("SELECT position FROM ledger_head")
     done = await _replay(conn, 0, head, shadow, progress, chunk)  # type: ignore[arg-type]
     async with conn.transaction():
@@ -208,6 +209,20 @@ async def _rebuild(
             final,
         )
     return done
+
+
+async def _copy_grants(conn: Connection, table: str, next_table: str) -> None:
+    """Give the new table the privileges the old one had (a service role's, say)."""
+    rows = await conn.fetch(
+        """SELECT grantee, privilege_type FROM information_schema.role_table_grants
+           WHERE table_schema = current_schema() AND table_name = $1
+             AND grantee <> current_user""",
+        table,
+    )
+    for row in rows:
+        grantee = row["grantee"]
+        who = "PUBLIC" if grantee == "PUBLIC" else '"' + grantee.replace('"', '""') + '"'
+        await conn.execute(f"GRANT {row['privilege_type']} ON {next_table} TO {who}")
 
 
 async def _replay(

@@ -110,6 +110,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         if settings.database_url:
             print("error: --demo starts a database of its own; unset DATABASE_URL", file=sys.stderr)
             return 2
+        if (args.host or settings.host) not in ("127.0.0.1", "localhost", "::1"):
+            # its token is published in the README: the demo listens on this machine only
+            print("error: --demo serves on 127.0.0.1 only", file=sys.stderr)
+            return 2
         demo_dir = Path(tempfile.mkdtemp(prefix="ledger-demo-"))
         atexit.register(shutil.rmtree, demo_dir, ignore_errors=True)
         settings = _demo(msgspec.structs.replace(settings, data_dir=demo_dir), args)
@@ -306,7 +310,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     )
     from rich.text import Text
 
-    from events.transfer import ImportLineError, import_lines
+    from events.transfer import ImportLineError, ImportUnconfirmedError, import_lines
     from events.writer import GroupCommitter
     from service.database import connect, create_pool, database_url
 
@@ -318,7 +322,8 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
             return Text(f"{speed:,.0f} events/s" if speed else "… events/s")
 
     try:
-        total = sum(1 for line in args.file.open("rb") if line.strip())
+        with args.file.open("rb") as counted:
+            total = sum(1 for line in counted if line.strip())
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -356,6 +361,14 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         report = asyncio.run(run())
+    except ImportUnconfirmedError as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+        print(
+            "the database did not confirm the batch holding that line: it may or may not be "
+            "stored; import the file again (it appends only what is missing)",
+            file=sys.stderr,
+        )
+        return 1
     except ImportLineError as exc:
         print(f"error: {exc.detail}", file=sys.stderr)
         print(

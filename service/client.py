@@ -18,7 +18,9 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import re
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
@@ -32,6 +34,7 @@ from service.routes.queries import Company, CompanyPage, ExportRules, Portfolio,
 
 T = TypeVar("T")
 DEFAULT_TOLERANCE_SECONDS = 300  # Standard Webhooks: refuse messages older or newer than this
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True):
@@ -139,7 +142,9 @@ class LedgerClient:
             try:
                 problem = answer.json()
             except ValueError:
-                problem = {"title": answer.reason_phrase, "detail": answer.text}
+                problem = None
+            if not isinstance(problem, dict):
+                problem = {"title": answer.reason_phrase, "detail": answer.text[:500]}
             raise LedgerClientError(answer.status_code, problem)
         return msgspec.json.decode(answer.content, type=into)
 
@@ -166,10 +171,12 @@ class LedgerClient:
         params = {"after": after, "limit": limit, "type": list(types) if types else None}
         return self._call("GET", "/events", EventPage, params={**params, "stream": stream})
 
-    def iter_events(self, after: int = 0, types: Sequence[str] | None = None) -> Iterator[Event]:
+    def iter_events(
+        self, after: int = 0, types: Sequence[str] | None = None, stream: str | None = None
+    ) -> Iterator[Event]:
         """Yield every event after a position, page by page, up to the end of the log."""
         while True:
-            page = self.events(after, 1000, types)
+            page = self.events(after, 1000, types, stream)
             yield from page.events
             if page.next_after is None:
                 return
@@ -177,7 +184,7 @@ class LedgerClient:
 
     def event(self, event_id: uuid.UUID | str) -> Event:
         """Return one event by id."""
-        return self._call("GET", f"/events/{event_id}", Event)
+        return self._call("GET", f"/events/{_segment(str(event_id))}", Event)
 
     def digest(self) -> Digest:
         """Return the position and hash of the head (needs the admin scope)."""
@@ -194,7 +201,7 @@ class LedgerClient:
     ) -> Company:
         """Return a company's state as of a date, as the ledger knew it at an instant."""
         params = {"as_of": as_of, "known_at": known_at, "min_position": min_position}
-        return self._call("GET", f"/companies/{company_id}", Company, params=params)
+        return self._call("GET", f"/companies/{_segment(company_id)}", Company, params=params)
 
     def valuations(
         self,
@@ -205,7 +212,7 @@ class LedgerClient:
     ) -> list[DatedValuation]:
         """Return every valuation of a company, in effective-date order."""
         params = {"as_of": as_of, "known_at": known_at, "min_position": min_position}
-        path = f"/companies/{company_id}/valuations"
+        path = f"/companies/{_segment(company_id)}/valuations"
         return self._call("GET", path, Valuations, params=params).valuations
 
     def companies(
@@ -239,7 +246,8 @@ class LedgerClient:
         a receipt as ``min_position`` to read your own writes.
         """
         params = {"as_of": as_of, "known_at": known_at, "min_position": min_position}
-        return self._call("GET", f"/investors/{investor_id}/portfolio", Portfolio, params=params)
+        path = f"/investors/{_segment(investor_id)}/portfolio"
+        return self._call("GET", path, Portfolio, params=params)
 
     def export_rules(
         self,
@@ -256,6 +264,11 @@ class LedgerClient:
             "min_position": min_position,
         }
         return self._call("GET", "/export-rules", ExportRules, params=params)
+
+
+def _segment(value: str) -> str:
+    """Quote a path segment, so that an id can never reach another path."""
+    return urllib.parse.quote(value, safe="")
 
 
 def _param(value: Any) -> Any:
@@ -283,10 +296,13 @@ def verify_webhook(
     lower = {k.lower(): v for k, v in headers.items()}
     try:
         message_id = lower["webhook-id"]
-        timestamp = int(lower["webhook-timestamp"])
+        stamp = lower["webhook-timestamp"]
         signatures = lower["webhook-signature"].split()
-    except (KeyError, ValueError):
-        raise WebhookVerificationError("missing or malformed webhook headers") from None
+    except KeyError:
+        raise WebhookVerificationError("missing webhook headers") from None
+    if not _TIMESTAMP.fullmatch(stamp):
+        raise WebhookVerificationError("the webhook-timestamp is not a Unix time in seconds")
+    timestamp = int(stamp)
     current = time.time() if now is None else now
     if abs(current - timestamp) > tolerance_seconds:
         raise WebhookVerificationError("the message's timestamp is too old or too new")

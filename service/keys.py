@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 SCOPES = ("events:write", "events:read", "webhooks:manage", "admin")
 KEYS_CHANNEL = "ledger_keys"
+MAX_CACHED_KEYS = 10_000
 PREFIX = "ldg_"
 
 
@@ -161,8 +162,14 @@ class KeyCache:
             key_id,
         )
         if row is None:
-            # Unknown ids are not cached, so a flood of made-up ids cannot fill memory.
-            return _Entry(None, frozenset(), time.monotonic())
+            # Unknown ids are remembered for the same while, so that a flood of made-up tokens
+            # costs no query each; the memory for them is bounded.
+            entry = _Entry(None, frozenset(), time.monotonic())
+            if len(self._entries) >= MAX_CACHED_KEYS:
+                self._entries = {k: e for k, e in self._entries.items() if e.digest is not None}
+            if len(self._entries) < MAX_CACHED_KEYS:
+                self._entries[key_id] = entry
+            return entry
         entry = _Entry(bytes(row["token_hash"]), frozenset(row["scopes"]), time.monotonic())
         self._entries[key_id] = entry
         return entry

@@ -33,7 +33,10 @@ class InFlight(ASGIMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Count the request while it is handled; refuse it when over the bound."""
-        if self.count >= self.limit and scope["path"] not in ALWAYS_ANSWERED:
+        if scope["path"] in ALWAYS_ANSWERED:  # neither refused nor counted
+            await next_app(scope, receive, send)
+            return
+        if self.count >= self.limit:
             raise problem(
                 503,
                 "the service is handling as many requests as it may; retry shortly",

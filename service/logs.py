@@ -25,12 +25,13 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "x-request-id"
-_ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_ACCEPTABLE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 access = logging.getLogger("ledger.access")
 
-_encoder = msgspec.json.Encoder()
+# Anything a log call attaches that JSON cannot hold is written as its repr, not dropped.
+_fallback = msgspec.json.Encoder(enc_hook=repr)
 # The record's own attributes, and uvicorn's coloured duplicate of the message.
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message",
@@ -59,7 +60,7 @@ class JsonFormatter(logging.Formatter):
                 line[key] = value
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return _encoder.encode(line).decode()
+        return _fallback.encode(line).decode()
 
 
 def configure(level: str, form: str = "json") -> None:
@@ -79,7 +80,7 @@ def configure(level: str, form: str = "json") -> None:
 def _id_of(scope: Scope) -> str:
     given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
     text = given.decode("latin-1")
-    return text if _ACCEPTABLE_ID.match(text) else uuid.uuid4().hex
+    return text if _ACCEPTABLE_ID.fullmatch(text) else uuid.uuid4().hex
 
 
 class RequestIds(ASGIMiddleware):

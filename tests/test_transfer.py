@@ -177,3 +177,20 @@ async def test_an_export_imports_into_another_ledger(
         ledger(other, "export", "-o", str(again))
     ids = [json.loads(x)["event_id"] for x in again.read_text().splitlines()]
     assert ids == [e["event_id"] for e in envelopes]
+
+
+async def test_a_corrupt_export_is_reported_as_not_intact(db_url: str, tmp_path: Path) -> None:
+    assert (
+        ledger(db_url, "import", str(write_lines(tmp_path / "in.jsonl", companies(2)))).returncode
+        == 0
+    )
+    export = tmp_path / "export.jsonl"
+    ledger(db_url, "export", "-o", str(export))
+    first, second = export.read_bytes().splitlines()
+    naive = json.loads(second)
+    naive["recorded_at"] = naive["recorded_at"].removesuffix("Z")  # no offset
+    for bad_second in (second.replace(b"Zhipu", b"Zh\xffpu"), json.dumps(naive).encode()):
+        broken = tmp_path / "broken.jsonl"
+        broken.write_bytes(first + b"\n" + bad_second + b"\n")
+        result = ledger(None, "verify", "--file", str(broken), cwd=tmp_path)
+        assert result.returncode == 1 and "NOT intact at line 2" in result.stdout, result.stdout

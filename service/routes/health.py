@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any
 
 import asyncpg
@@ -94,8 +96,21 @@ async def health(request: Request[Any, Any, Any]) -> Response[Health]:
     return Response(body, status_code=200 if committer.alive else 503)
 
 
+_refreshed = {"at": 0.0}
+_refreshing = asyncio.Lock()
+REFRESH_SECONDS = 1.0  # scrapes more often than this share one reading
+
+
 async def refresh_gauges(pool: asyncpg.Pool) -> None:
     """Read the head, the projector's checkpoint and the dispatcher's state into the gauges."""
+    async with _refreshing:
+        if time.monotonic() - _refreshed["at"] < REFRESH_SECONDS:
+            return
+        await _read_gauges(pool)
+        _refreshed["at"] = time.monotonic()
+
+
+async def _read_gauges(pool: asyncpg.Pool) -> None:
     async with pool.acquire(timeout=2) as conn:
         head, _, _ = await store.head(conn)
         models = await projector.status(conn)

@@ -274,7 +274,12 @@ async def _reach(conn: Any, min_position: int | None, read_models: bool = False)
     if not read_models:
         return
     deadline = time.monotonic() + MIN_POSITION_WAIT_SECONDS
-    while (await projector.status(conn)).position < min_position:
+    while (status := await projector.status(conn)).position < min_position:
+        if status.error is not None:  # stopped on an event it cannot apply: no use waiting
+            raise problem(
+                503,
+                f"the read models stopped at position {status.position}; retry later",
+            )
         if time.monotonic() >= deadline:
             raise problem(
                 503,

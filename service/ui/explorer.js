@@ -4,7 +4,9 @@
 
 const TOKEN_KEY = "ledger-explorer-token";
 const $ = (id) => document.getElementById(id);
-let token = localStorage.getItem(TOKEN_KEY);
+// Kept for this tab only (it survives a reload): a page of another origin-mate cannot find it
+// in localStorage, and closing the tab forgets it.
+let token = sessionStorage.getItem(TOKEN_KEY);
 let streamEvents = [];
 
 class Problem extends Error {}
@@ -15,7 +17,12 @@ async function api(path) {
     askForToken(answer.status === 401 ? "That token is not valid (or was revoked)." : "That token lacks the events:read scope.");
     throw new Problem("no valid token");
   }
-  const body = await answer.json();
+  let body;
+  try {
+    body = await answer.json();
+  } catch {
+    throw new Problem(`HTTP ${answer.status}: the answer was not JSON`);
+  }
   if (!answer.ok) throw new Problem(body.detail || body.title || `HTTP ${answer.status}`);
   return body;
 }
@@ -259,6 +266,11 @@ async function start() {
   $("forget-token").hidden = false;
   const wanted = readHash();
   await loadCompanies();
+  if (!$("company").options.length) {
+    $("problem").textContent = "The ledger holds no company yet.";
+    document.body.dataset.ready = "true";
+    return;
+  }
   if (wanted.company && [...$("company").options].some((o) => o.value === wanted.company)) $("company").value = wanted.company;
   $("as-of").value = wanted.asOf || today();
   await loadStream($("company").value);
@@ -271,18 +283,23 @@ document.addEventListener("DOMContentLoaded", () => {
   $("token-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     token = $("token").value.trim();
-    localStorage.setItem(TOKEN_KEY, token);
+    sessionStorage.setItem(TOKEN_KEY, token);
     try { await start(); } catch (error) { if (!(error instanceof Problem)) throw error; }
   });
   $("forget-token").addEventListener("click", () => {
-    localStorage.removeItem(TOKEN_KEY);
+    sessionStorage.removeItem(TOKEN_KEY);
     token = null;
     askForToken();
   });
   $("company").addEventListener("change", async () => {
     $("known-at").value = "";
-    await loadStream($("company").value);
-    await refresh();
+    try {
+      await loadStream($("company").value);
+      await refresh();
+    } catch (error) {
+      if (!(error instanceof Problem)) throw error;
+      $("problem").textContent = error.message;
+    }
   });
   $("as-of").addEventListener("change", refresh);
   $("known-at").addEventListener("change", refresh);
