@@ -7,14 +7,19 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from msgspec import Struct
+
 from events.store import Connection
 
 RULE_STREAMS = "export-rule:%"
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryRow:
-    """One stored event as the folds need it: ids, times and the payload text."""
+class HistoryRow(Struct, frozen=True, gc=False):
+    """One stored event as the folds need it: ids, times and the payload text.
+
+    A Struct rather than a dataclass: a query builds a hundred of them, and msgspec builds
+    them several times faster (and keeps them out of the garbage collector's way).
+    """
 
     event_id: uuid.UUID
     type: str

@@ -27,8 +27,7 @@ CORRECTED = "event_corrected"
 RETRACTED = "event_retracted"
 
 
-@dataclass(frozen=True, slots=True)
-class LoggedEvent:
+class LoggedEvent(msgspec.Struct, frozen=True, gc=False):
     """An event as the folds need it: the payload decoded, the times that order it."""
 
     event_id: uuid.UUID
@@ -39,8 +38,7 @@ class LoggedEvent:
     data: Fact
 
 
-@dataclass(frozen=True, slots=True)
-class EffectiveFact:
+class EffectiveFact(msgspec.Struct, frozen=True, gc=False):
     """A fact as it reads after its amendments."""
 
     event_id: uuid.UUID
@@ -95,29 +93,51 @@ def logged(rows: Iterable[HistoryRow]) -> list[LoggedEvent]:
 
 def effective_facts(events: Iterable[LoggedEvent], known_at: dt.datetime) -> list[EffectiveFact]:
     """Return the facts as known at ``known_at``, amended, in position order of the originals."""
-    chains: dict[uuid.UUID, _Chain] = {}
+    originals: dict[uuid.UUID, LoggedEvent] = {}  # in position order
+    chains: dict[uuid.UUID, _Chain] = {}  # only for facts that have amendments
     root_of: dict[uuid.UUID, uuid.UUID] = {}  # correction id -> the fact it amends
-    for event in sorted(events, key=lambda e: e.position):
+    for event in sorted(events, key=_position):
         if event.recorded_at > known_at:
             continue
-        data = event.data
-        if isinstance(data, EventCorrected):
+        kind = event.type
+        if kind == CORRECTED:
+            data = event.data
+            assert isinstance(data, EventCorrected)
             root = root_of.get(data.target_event_id, data.target_event_id)
-            chain = chains.get(root)
-            if chain is None:
+            original = originals.get(root)
+            if original is None:
                 continue  # its target is not known yet at this instant
-            payload = msgspec.convert(data.data, type(chain.original.data))
+            chain = chains.get(root) or chains.setdefault(root, _Chain(original))
+            payload = msgspec.convert(data.data, type(original.data))
             chain.corrections.append((event.event_id, payload, data.effective_date))
             root_of[event.event_id] = root
-        elif isinstance(data, EventRetracted):
-            target = data.target_event_id
-            if target in chains:
-                chains[target].retracted = True
+        elif kind == RETRACTED:
+            retraction = event.data
+            assert isinstance(retraction, EventRetracted)
+            target = retraction.target_event_id
+            if target in originals:
+                chain = chains.get(target) or chains.setdefault(target, _Chain(originals[target]))
+                chain.retracted = True
             elif target in root_of:
                 chains[root_of[target]].withdrawn.add(target)
         else:
-            chains[event.event_id] = _Chain(event)
-    return [_amended(chain) for chain in chains.values() if not chain.retracted]
+            originals[event.event_id] = event
+    facts = []
+    for event_id, event in originals.items():
+        amended = chains.get(event_id)
+        if amended is None:
+            facts.append(
+                EffectiveFact(
+                    event_id, event.type, event.position, event.effective_date, event.data
+                )
+            )
+        elif not amended.retracted:
+            facts.append(_amended(amended))
+    return facts
+
+
+def _position(event: LoggedEvent) -> int:
+    return event.position
 
 
 def _amended(chain: _Chain) -> EffectiveFact:

@@ -80,6 +80,7 @@ class RuleCache:
         self._position = -1
         self._events: list[LoggedEvent] = []
         self._now: list[EffectiveFact] = []
+        self._in_force_now: dict[dt.date, list[RuleState]] = {}  # by as_of, for self._now
         self._lock = asyncio.Lock()
 
     async def facts(
@@ -92,6 +93,7 @@ class RuleCache:
                     events = logged(await read_rules(conn))
                     self._events = events
                     self._now = effective_facts(events, _END_OF_TIME)
+                    self._in_force_now = {}
                     self._position = events[-1].position if events else 0
         last = self._events[-1] if self._events else None
         if last is None or (last.recorded_at <= known_at and last.position <= history.position):
@@ -103,10 +105,20 @@ class RuleCache:
         self, conn: Connection, history: History, known_at: dt.datetime, as_of: dt.date
     ) -> list[RuleState]:
         """Return the rules in force on ``as_of`` as known at ``known_at``."""
-        return rules_in_force(await self.facts(conn, history, known_at), as_of)
+        facts = await self.facts(conn, history, known_at)
+        if facts is not self._now:
+            return rules_in_force(facts, as_of)
+        # The rules as known now, folded once per date (a few thousand dates at most).
+        answer = self._in_force_now.get(as_of)
+        if answer is None:
+            if len(self._in_force_now) >= _MAX_DATES:
+                self._in_force_now.clear()
+            answer = self._in_force_now[as_of] = rules_in_force(facts, as_of)
+        return answer
 
 
 _END_OF_TIME = dt.datetime.max.replace(tzinfo=dt.UTC)
+_MAX_DATES = 10_000
 
 
 async def company(
