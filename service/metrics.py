@@ -6,7 +6,11 @@ database when Prometheus scrapes, so they are right whichever process does the w
 
 from __future__ import annotations
 
-from litestar.plugins.prometheus import PrometheusConfig
+import time
+from typing import Any
+
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusMiddleware
+from litestar.types import Message, Receive, Scope, Send
 from prometheus_client import Counter, Gauge, Histogram
 
 APPENDS = Counter(
@@ -45,6 +49,69 @@ DELIVERY_SECONDS = Histogram(
 )
 
 
+class LeanRequestMetrics(PrometheusMiddleware):
+    """The plugin's request metrics, the same series, at a fraction of the cost per request.
+
+    The plugin's own middleware builds a Request and its URL and looks up four labelled series
+    for every request: tens of microseconds, a tenth of an append's whole cost at thousands of
+    requests a second. This one reads the method and route from the ASGI scope and keeps the
+    labelled series it has used, keyed by their labels.
+    """
+
+    _series: dict[tuple[str, str, int], tuple[Any, Any]] = {}  # noqa: RUF012
+    _in_progress: dict[tuple[str, str], Any] = {}  # noqa: RUF012
+
+    def _labels(self, method: str, path: str, status: int) -> dict[str, str | int | float]:
+        return {
+            "method": method,
+            "path": path,
+            "status_code": status,
+            "app_name": self._config.app_name,
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Count the request, its duration and its errors by method, route and status."""
+        method = str(scope.get("method", ""))
+        path = str(scope.get("path_template") or scope["path"])
+        gauge = self._in_progress.get((method, path))
+        if gauge is None:
+            labels = self._labels(method, path, 200)
+            gauge = self.requests_in_progress(labels).labels(*labels.values())
+            self._in_progress[(method, path)] = gauge
+        status = 200
+        started = time.perf_counter()
+        ended = 0.0
+
+        async def wrapped_send(message: Message) -> None:
+            nonlocal status, ended
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                ended = time.perf_counter()
+            await send(message)
+
+        gauge.inc()
+        try:
+            await self.app(scope, receive, wrapped_send)
+        finally:
+            gauge.dec()
+            series = self._series.get((method, path, status))
+            if series is None:
+                labels = self._labels(method, path, status)
+                values = [*labels.values()]
+                series = (
+                    self.request_count(labels).labels(*values),
+                    self.request_time(labels).labels(*values),
+                )
+                self._series[(method, path, status)] = series
+            count, duration = series
+            count.inc()
+            duration.observe((ended or time.perf_counter()) - started)
+            if status >= 500:
+                labels = self._labels(method, path, status)
+                self.requests_error_count(labels).labels(*labels.values()).inc()
+
+
 def request_metrics() -> PrometheusConfig:
     """Litestar's request metrics: count and duration per route (its path template)."""
     return PrometheusConfig(
@@ -52,4 +119,5 @@ def request_metrics() -> PrometheusConfig:
         prefix="ledger_http",
         group_path=True,  # /companies/{company_id}, not one series per company
         exclude=["^/metrics$", "^/ui", "^/schema"],
+        middleware_class=LeanRequestMetrics,
     )
