@@ -959,6 +959,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also run (A) from one connection for SECONDS, the service time without "
         "queueing (default 5; 0 skips it)",
     )
+    parser.add_argument(
+        "--pool-size", type=int, default=10, help="the server's LEDGER_POOL_SIZE (10)"
+    )
     parser.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk")
     parser.add_argument(
         "--py-spy",
@@ -1027,6 +1030,7 @@ def main(argv: list[str] | None = None) -> int:
                 "LEDGER_HOST": "127.0.0.1",
                 "LEDGER_PORT": str(port),
                 "LEDGER_LOG_LEVEL": "warning",
+                "LEDGER_POOL_SIZE": str(args.pool_size),
             },
             port,
             logs / "ledger.log",
