@@ -92,6 +92,18 @@ async def home() -> Redirect:
     return Redirect("/ui/")
 
 
+DOCS_ASSETS = "/docs-assets"
+
+
+def docs_assets() -> Router:
+    """Swagger UI's files, served here: the docs page works offline and loads nothing foreign."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    return create_static_files_router(
+        path=DOCS_ASSETS, directories=[Path(str(swagger_ui_path))], name="docs-assets"
+    )
+
+
 def explorer() -> Router:
     """The explorer's static files at /ui (public: it asks for a token itself)."""
     return create_static_files_router(
@@ -179,7 +191,7 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
     ]
     document_problems(handlers)
     app = Litestar(
-        route_handlers=[*handlers, explorer()],
+        route_handlers=[*handlers, explorer(), docs_assets()],
         lifespan=[lifespan],
         middleware=[
             RequestIds(),
@@ -197,7 +209,14 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
             version="0.1.0",
             description="Immutable private-market facts with point-in-time answers.",
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[
+                SwaggerRenderPlugin(
+                    js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                    css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                    standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
+                    favicon=f"<link rel='icon' href='{DOCS_ASSETS}/favicon-32x32.png'>",
+                )
+            ],
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="ldg_…")

@@ -49,3 +49,20 @@ async def test_every_event_type_has_an_example_the_service_accepts(db_url: str) 
         assert "url" in json.dumps(webhooks["application/json"]["schema"])
         docs = await client.get("/schema/swagger")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+async def test_the_docs_page_loads_nothing_from_elsewhere(db_url: str) -> None:
+    async with client_for(db_url) as client:
+        page = await client.get("/schema/swagger")
+        assets = [
+            await client.get(f"/docs-assets/{name}")
+            for name in (
+                "swagger-ui-bundle.js",
+                "swagger-ui.css",
+                "swagger-ui-standalone-preset.js",
+            )
+        ]
+    assert page.status_code == 200
+    assert "/docs-assets/swagger-ui-bundle.js" in page.text
+    assert "https://" not in page.text.replace("https://github.com", "")  # no CDN
+    assert [a.status_code for a in assets] == [200, 200, 200]
