@@ -25,7 +25,7 @@ import pytest
 from events.integrity import verify_store
 from events.migrate import migrate
 from tests import factories
-from tests.support import ServerProcess, make_tokens, unique_id
+from tests.support import ServerProcess, make_tokens, unique_id, wait_for
 
 OUTAGE_SECONDS = 10
 REQUEST_TIMEOUT = 3.0  # LEDGER_REQUEST_TIMEOUT of the server under test
@@ -114,17 +114,14 @@ async def test_the_database_going_away_costs_nothing_acknowledged(
     try:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
             clients = [asyncio.create_task(client(http, appends=i < 6)) for i in range(8)]
-            await asyncio.sleep(2)
+            await wait_for(lambda: _acknowledged(load, 20), within=30)
             before = len(load.acknowledged)
             await asyncio.to_thread(stop, own_postgres)
             await asyncio.sleep(OUTAGE_SECONDS)
             during = dict(load.statuses)
             await asyncio.to_thread(own_postgres.ensure_postgres_running)
-            recovered_at = time.monotonic()
             acknowledged_then = len(load.acknowledged)
-            while len(load.acknowledged) < acknowledged_then + 20:
-                assert time.monotonic() - recovered_at < 30, "the service did not recover"
-                await asyncio.sleep(0.1)
+            await wait_for(lambda: _acknowledged(load, acknowledged_then + 20), within=30)
             running = False
             await asyncio.gather(*clients)
             health = (await http.get("/health")).json()
@@ -148,3 +145,7 @@ async def test_the_database_going_away_costs_nothing_acknowledged(
     missing = {e: p for e, p in load.acknowledged.items() if stored.get(e) != p}
     assert missing == {}
     assert report.intact and report.checked == len(stored)
+
+
+async def _acknowledged(load: Load, n: int) -> bool:
+    return len(load.acknowledged) >= n

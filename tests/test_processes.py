@@ -106,7 +106,6 @@ async def test_two_servers_and_two_workers_share_one_database(db_url: str, artif
                     return set(receiver.ids()) >= set(acknowledged)
 
                 await wait_for(all_delivered, within=60)
-                await asyncio.sleep(0.5)
                 kept = await read_models(db_url)
     finally:
         for process in processes:
