@@ -178,9 +178,6 @@ async def _recorded(conn: store.Connection, ids: list[uuid.UUID]) -> set[uuid.UU
     return {row["event_id"] for row in rows}
 
 
-_recorded_encoder = msgspec.json.Encoder()
-
-
 async def export_lines(
     conn: store.Connection, after: int = 0, until: int | None = None
 ) -> AsyncIterator[bytes]:
@@ -191,7 +188,7 @@ async def export_lines(
         if not events:
             return
         for event in events:
-            yield _recorded_encoder.encode(event) + b"\n"
+            yield _encoder.encode(event) + b"\n"
         after = events[-1].position
 
 

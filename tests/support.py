@@ -21,6 +21,7 @@ import asyncpg
 import httpx
 from litestar.testing import AsyncTestClient
 
+from projections import projector
 from service.app import create_app
 from service.keys import SCOPES, create_key
 from service.settings import Settings
@@ -189,3 +190,49 @@ async def wait_for(predicate: Any, within: float = 10.0) -> None:
     while not await predicate():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.01)
+
+
+def ledger(
+    db_url: str | None, *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    if db_url is not None:
+        env["DATABASE_URL"] = db_url
+    else:
+        env.pop("DATABASE_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
+
+
+async def read_models(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    conn = await asyncpg.connect(url)
+    try:
+        return {
+            table: [tuple(r) for r in await conn.fetch(f"SELECT * FROM {table} ORDER BY 1, 2")]
+            for table in projector.TABLES
+        }
+    finally:
+        await conn.close()
+
+
+async def caught_up(url: str) -> bool:
+    conn = await asyncpg.connect(url)
+    try:
+        head = await conn.fetchval("SELECT position FROM ledger_head")
+        return bool((await projector.status(conn)).position == head)
+    finally:
+        await conn.close()
+
+
+async def rebuild(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        return await projector.rebuild(conn, chunk=7)
+    finally:
+        await conn.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 
 from service.demo import DATASET, DEMO_TOKEN
-from tests.test_transfer import ledger
+from tests.support import ledger
 
 AUTH = {"Authorization": f"Bearer {DEMO_TOKEN}"}
 

@@ -21,8 +21,15 @@ import httpx
 from events.integrity import verify_store
 from tests import factories
 from tests.receiver import Receiver
-from tests.support import ServerProcess, make_tokens, unique_id, wait_for
-from tests.test_projector import caught_up, read_models, rebuild
+from tests.support import (
+    ServerProcess,
+    caught_up,
+    make_tokens,
+    read_models,
+    rebuild,
+    unique_id,
+    wait_for,
+)
 
 WRITERS = 8
 REQUESTS_PER_WRITER = 25

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
@@ -18,35 +17,16 @@ from events.records import prepare
 from events.writer import GroupCommitter
 from projections import projector
 from tests import factories as f
-from tests.support import ServerProcess, Tokens, client_for, unique_id, wait_for
-
-
-async def read_models(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    conn = await asyncpg.connect(url)
-    try:
-        return {
-            table: [tuple(r) for r in await conn.fetch(f"SELECT * FROM {table} ORDER BY 1, 2")]
-            for table in projector.TABLES
-        }
-    finally:
-        await conn.close()
-
-
-async def caught_up(url: str) -> bool:
-    conn = await asyncpg.connect(url)
-    try:
-        head = await conn.fetchval("SELECT position FROM ledger_head")
-        return bool((await projector.status(conn)).position == head)
-    finally:
-        await conn.close()
-
-
-async def rebuild(url: str) -> int:
-    conn = await asyncpg.connect(url)
-    try:
-        return await projector.rebuild(conn, chunk=7)
-    finally:
-        await conn.close()
+from tests.support import (
+    ServerProcess,
+    Tokens,
+    caught_up,
+    client_for,
+    read_models,
+    rebuild,
+    unique_id,
+    wait_for,
+)
 
 
 async def test_rebuild_equals_the_incrementally_kept_read_models(

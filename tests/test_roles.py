@@ -12,8 +12,7 @@ import pytest
 
 from tests import factories
 from tests.receiver import Receiver
-from tests.support import ServerProcess, make_tokens, unique_id, wait_for
-from tests.test_transfer import ledger
+from tests.support import ServerProcess, ledger, make_tokens, unique_id, wait_for
 
 
 def as_role(url: str, role: str) -> str:

@@ -36,8 +36,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from service.demo import DATASET
-from tests.support import ServerProcess, make_tokens
-from tests.test_transfer import ledger
+from tests.support import ServerProcess, ledger, make_tokens
 
 EXAMPLES_PER_OPERATION = 150
 MINIMUM_CASES = 2000

@@ -3,34 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
 from tests import factories
-from tests.support import count_events, unique_id
-
-
-def ledger(
-    db_url: str | None, *args: str, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
-    if db_url is not None:
-        env["DATABASE_URL"] = db_url
-    else:
-        env.pop("DATABASE_URL", None)
-    return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-    )
+from tests.support import count_events, ledger, unique_id
 
 
 def write_lines(path: Path, envelopes: list[dict[str, Any]]) -> Path:

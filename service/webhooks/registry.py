@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 
 import asyncpg
+import msgspec
 from msgspec import Struct
 
 from events.chain import format_instant
@@ -141,9 +142,7 @@ async def create_endpoint(
         secret,
     )
     assert row is not None
-    endpoint = to_endpoint(row)
-    fields = {name: getattr(endpoint, name) for name in endpoint.__struct_fields__}
-    return CreatedWebhook(**fields, secret=secret)
+    return CreatedWebhook(**msgspec.structs.asdict(to_endpoint(row)), secret=secret)
 
 
 async def list_endpoints(conn: Connection) -> list[WebhookEndpoint]:
