@@ -8,10 +8,14 @@ Steps (see the "Figures" section of DESIGN.md and "Point-in-time answers" in the
         valid envelopes in Python and appended through the store's batched path
         (events.writer.GroupCommitter, in process: batches of --batch events per append call,
         --load-concurrency calls in flight); then ANALYZE events
+  warm  one request per company, so that the server holds every stream decoded in memory as
+        it would once it has served for a while (service/streams.py); --no-warm skips it
   (A)   GET /companies/{id}?as_of=<random date 2019-2025> against `ledger serve`, wrk with
         --connections connections (queries.lua beside this file picks company and date)
   (A1)  the same from one connection (--latency-probe seconds): the service time without
         queueing; no target
+  (A0)  (A) again against a server with the stream cache off (LEDGER_STREAM_CACHE_EVENTS=0):
+        every answer reads its stream whole; no target (--no-uncached skips it)
   (B)   raw baseline: asyncpg reads one company stream by index (ORDER BY stream_version) and
         decodes every payload with msgspec into the vocabulary's Structs, --raw-connections
         connections, same duration
@@ -558,6 +562,40 @@ def sample_answer(server: Server, token: str, companies: int) -> str:
     )
 
 
+async def warm_streams(server: Server, token: str, companies: int, concurrency: int = 16) -> float:
+    """Ask once for every company, so that the server holds every stream; return the seconds."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"}
+    todo = iter(range(1, companies + 1))
+    started = time.monotonic()
+    async with httpx.AsyncClient(base_url=server.base_url, headers=headers, timeout=60) as client:
+
+        async def worker() -> None:
+            for n in todo:
+                answer = await client.get(f"/companies/{company_id(n)}?as_of={LAST_DAY}")
+                answer.raise_for_status()
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.monotonic() - started
+
+
+def stream_reads(server: Server) -> dict[str, float]:
+    """The server's held streams and reads so far, from /metrics."""
+    with urllib.request.urlopen(server.base_url + "/metrics", timeout=10) as answer:  # noqa: S310
+        text = answer.read().decode()
+    found = {}
+    for line in text.splitlines():
+        for name, key in (
+            ('ledger_stream_reads_total{result="hit"}', "hit"),
+            ('ledger_stream_reads_total{result="miss"}', "miss"),
+            ("ledger_stream_cache_events", "events"),
+        ):
+            if line.startswith(name + " "):
+                found[key] = float(line.split()[-1])
+    return found
+
+
 def run_wrk(
     url: str,
     args: argparse.Namespace,
@@ -962,6 +1000,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--pool-size", type=int, default=10, help="the server's LEDGER_POOL_SIZE (10)"
     )
+    parser.add_argument(
+        "--stream-cache-events",
+        type=int,
+        help="the server's LEDGER_STREAM_CACHE_EVENTS (default: the service's own, 1,000,000)",
+    )
+    parser.add_argument(
+        "--no-warm",
+        dest="warm",
+        action="store_false",
+        help="skip asking once for every company before (A): measure with streams not yet held",
+    )
+    parser.add_argument(
+        "--no-uncached",
+        dest="uncached",
+        action="store_false",
+        help="skip (A0), (A) again with the stream cache off",
+    )
     parser.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk")
     parser.add_argument(
         "--py-spy",
@@ -1019,6 +1074,11 @@ def main(argv: list[str] | None = None) -> int:
         if facts["rows"] != args.events:
             notes.append(f"[red](load) {args.events - facts['rows']:,} events were refused[/red]")
         token = run_async(create_read_key(database.url))
+        cache_env = (
+            {}
+            if args.stream_cache_events is None
+            else {"LEDGER_STREAM_CACHE_EVENTS": str(args.stream_cache_events)}
+        )
 
         port = free_port()
         ledger = Server(
@@ -1031,6 +1091,7 @@ def main(argv: list[str] | None = None) -> int:
                 "LEDGER_PORT": str(port),
                 "LEDGER_LOG_LEVEL": "warning",
                 "LEDGER_POOL_SIZE": str(args.pool_size),
+                **cache_env,
             },
             port,
             logs / "ledger.log",
@@ -1040,6 +1101,11 @@ def main(argv: list[str] | None = None) -> int:
         ledger.start()
         figures["proj"] = wait_caught_up(ledger, facts["head"], timeout=1800)
         say(sample_answer(ledger, token, args.companies))
+        if args.warm:
+            say(f"asking once for each of the {args.companies:,} companies (streams held)")
+            warmed = run_async(warm_streams(ledger, token, args.companies))
+            notes.append(f"(warm) one request per company took {warmed:.1f}s")
+        before = stream_reads(ledger)
 
         say(
             f"(A) GET /companies/{{id}}?as_of=…, {args.connections} connections, {args.duration:g}s"
@@ -1047,9 +1113,32 @@ def main(argv: list[str] | None = None) -> int:
         figures["A"], spied = http_case(ledger, args, token, postgres)
         if spied:
             notes.append(spied)
+        after = stream_reads(ledger)
+        hits = after.get("hit", 0) - before.get("hit", 0)
+        misses = after.get("miss", 0) - before.get("miss", 0)
+        notes.append(
+            f"(A) streams held in memory: {after.get('events', 0):,.0f} events; during (A) and its "
+            f"warm-up {hits:,.0f} reads found their stream held, {misses:,.0f} read it whole"
+        )
         if args.latency_probe:
             say(f"(A1) the same from 1 connection, {args.latency_probe:g}s")
             figures["A1"], _ = http_case(ledger, args, token, postgres, "A1", 1, args.latency_probe)
+        if args.uncached:
+            ledger.stop()
+            port = free_port()
+            cold = Server(
+                "ledger serve (no stream cache)",
+                ledger_argv(),
+                {**ledger.env, "LEDGER_PORT": str(port), "LEDGER_STREAM_CACHE_EVENTS": "0"},
+                port,
+                logs / "ledger-uncached.log",
+            )
+            servers.append(cold)
+            say("(A0) the same with LEDGER_STREAM_CACHE_EVENTS=0 (every stream read whole)")
+            cold.start()
+            wait_caught_up(cold, facts["head"], timeout=1800)
+            figures["A0"], _ = http_case(cold, args, token, postgres, "A0")
+            cold.stop()
         say(f"(B) raw stream reads, {args.raw_connections} connections, {args.duration:g}s")
         figures["B"] = run_async(
             raw_streams(database.url, args.duration, args.raw_connections, args.companies, pg)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Context, Decimal, Inexact, localcontext
 
 from msgspec import Struct
@@ -101,25 +101,29 @@ def valuations(facts: Iterable[EffectiveFact]) -> list[DatedValuation]:
 
     A round's post-money valuation is a reported valuation too, dated with the round.
     """
-    found = []
-    for fact in sorted(facts, key=in_valid_time_order):
-        data = fact.data
-        money, basis = None, None
-        if isinstance(data, ValuationReported):
-            money, basis = data.valuation, data.basis
-        elif isinstance(data, RoundAnnounced) and data.post_money_valuation is not None:
-            money, basis = data.post_money_valuation, "post-money"
-        if money is not None:
-            found.append(
-                DatedValuation(
-                    value=money.value,
-                    currency=money.currency,
-                    effective_date=fact.effective_date,
-                    event_id=fact.event_id,
-                    basis=basis,
-                )
-            )
-    return found
+    return _valuations(sorted(facts, key=in_valid_time_order))
+
+
+def _valuations(ordered: Iterable[EffectiveFact]) -> list[DatedValuation]:
+    return [v for v in map(_dated_valuation, ordered) if v is not None]
+
+
+def _dated_valuation(fact: EffectiveFact) -> DatedValuation | None:
+    """The valuation a fact reports, if any."""
+    data = fact.data
+    if isinstance(data, ValuationReported):
+        money, basis = data.valuation, data.basis
+    elif isinstance(data, RoundAnnounced) and data.post_money_valuation is not None:
+        money, basis = data.post_money_valuation, "post-money"
+    else:
+        return None
+    return DatedValuation(
+        value=money.value,
+        currency=money.currency,
+        effective_date=fact.effective_date,
+        event_id=fact.event_id,
+        basis=basis,
+    )
 
 
 def company_state(
@@ -129,7 +133,16 @@ def company_state(
     as_of: dt.date,
 ) -> CompanyState | None:
     """Fold a company's facts into its state on ``as_of``; None if nothing is known by then."""
-    ordered = in_effect_order(facts, as_of)
+    return fold_company(company_id, in_effect_order(facts, as_of), rules)
+
+
+def fold_company(
+    company_id: str, ordered: Sequence[EffectiveFact], rules: Iterable[RuleState]
+) -> CompanyState | None:
+    """Fold the facts effective by a day, given in valid-time order, into the state then.
+
+    ``company_state`` with the filtering and ordering already done (``Timeline.until``).
+    """
     if not ordered:
         return None
     registered: CompanyRegistered | None = None
@@ -143,7 +156,11 @@ def company_state(
             rounds.append(_round(fact, data))
         elif isinstance(data, RegulatoryApproval):
             approvals[(data.jurisdiction, data.scope)] = _approval(fact, data)
-    history = valuations(ordered)
+    latest = None  # the last valuation in valid-time order
+    for fact in reversed(ordered):
+        latest = _dated_valuation(fact)
+        if latest is not None:
+            break
     jurisdiction = registered.jurisdiction if registered else None
     return CompanyState(
         company_id=company_id,
@@ -151,7 +168,7 @@ def company_state(
         jurisdiction=jurisdiction,
         legal_name=registered.legal_name if registered else None,
         founded_on=registered.founded_on if registered else None,
-        valuation=history[-1] if history else None,
+        valuation=latest,
         rounds=rounds,
         total_raised_usd=_total_usd(rounds),
         investors=sorted({i.investor_id for r in rounds for i in r.investors}),

@@ -13,6 +13,7 @@ after ``known_at``:
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import types
 import uuid
@@ -67,6 +68,23 @@ def in_valid_time_order(fact: EffectiveFact) -> tuple[dt.date, uuid.UUID]:
     being later: to replace a fact, correct it).
     """
     return fact.effective_date, fact.event_id
+
+
+class Timeline(msgspec.Struct, frozen=True, gc=False):
+    """Amended facts in valid-time order, with their effective dates for finding a day."""
+
+    facts: list[EffectiveFact]
+    dates: list[dt.date]
+
+    def until(self, as_of: dt.date) -> list[EffectiveFact]:
+        """The facts effective on or before ``as_of``, in valid-time order."""
+        return self.facts[: bisect.bisect_right(self.dates, as_of)]
+
+
+def timeline(facts: Iterable[EffectiveFact]) -> Timeline:
+    """Order amended facts in valid time (see ``in_valid_time_order``)."""
+    ordered = sorted(facts, key=in_valid_time_order)
+    return Timeline(ordered, [f.effective_date for f in ordered])
 
 
 def _stored(tp: Any) -> Any:

@@ -38,6 +38,7 @@ from service.routes.ledger import LedgerController
 from service.routes.queries import QueriesController
 from service.routes.webhooks import WebhooksController
 from service.settings import Settings
+from service.streams import StreamCache
 from service.webhooks.dispatcher import Dispatcher
 from service.webhooks.registry import WEBHOOKS_CHANNEL
 from service.webhooks.targets import Resolver, SystemResolver
@@ -165,6 +166,7 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
             settings=settings,
             verify_lock=asyncio.Lock(),
             rules=RuleCache(),
+            streams=StreamCache(settings.stream_cache_events),
             resolver=resolver,
         )
         # Everything built so far lives as long as the process: keep the collector off it, so

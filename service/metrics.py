@@ -37,6 +37,15 @@ DISPATCHER_LAG = Gauge(
 PENDING = Gauge("ledger_webhook_pending_deliveries", "Deliveries waiting to be sent")
 FAILING = Gauge("ledger_webhook_failing_endpoints", "Enabled endpoints whose last attempt failed")
 DISABLED = Gauge("ledger_webhook_disabled_endpoints", "Disabled webhook endpoints")
+STREAM_CACHE_EVENTS = Gauge(
+    "ledger_stream_cache_events", "Events held decoded in memory for point-in-time answers"
+)
+STREAM_CACHE_STREAMS = Gauge("ledger_stream_cache_streams", "Streams held decoded in memory")
+STREAM_READS = Counter(
+    "ledger_stream_reads_total",
+    "Streams read for answers, by whether they were held in memory (hit) or read whole (miss)",
+    ["result"],
+)
 DELIVERIES = Counter(
     "ledger_webhook_deliveries_total",
     "Delivery attempts made by this process, by outcome: succeeded, retrying or failed",

@@ -10,13 +10,21 @@ from typing import Annotated
 
 import msgspec
 
-from events.history import History, read_history, read_rules
+from events.history import read_rules
 from events.store import Connection
 from projections import lookups, projector
-from projections.company import CompanyState, DatedValuation, company_state, valuations
+from projections.company import CompanyState, DatedValuation, fold_company, valuations
 from projections.rules import RuleState, rules_in_force
-from projections.timeline import EffectiveFact, LoggedEvent, effective_facts, logged
+from projections.timeline import (
+    EffectiveFact,
+    LoggedEvent,
+    Timeline,
+    effective_facts,
+    logged,
+    timeline,
+)
 from service.problems import problem
+from service.streams import Snapshot, StreamCache
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _Instant = Annotated[dt.datetime, msgspec.Meta(tz=True)]
@@ -60,106 +68,121 @@ class Seen:
     known_at: dt.datetime
 
 
-def _seen(history: History, known_at: dt.datetime, position: int | None = None) -> Seen:
-    return Seen(history.position if position is None else position, history.known_at or known_at)
-
-
-def _facts(history: History, stream: str, known_at: dt.datetime) -> list[EffectiveFact]:
-    return effective_facts(logged(history.streams.get(stream, [])), known_at)
+def _seen(history: Snapshot, position: int | None = None) -> Seen:
+    return Seen(history.position if position is None else position, history.known_at)
 
 
 class RuleCache:
     """The export rules, decoded once and kept until a rule event is appended.
 
     Every company query needs them and they change rarely, so they are read again only when
-    the position of the latest rule event moves. The amended facts as known now are kept too;
-    a query for an earlier ``known_at`` folds them afresh.
+    the position of the latest rule event moves. The amended facts as known now are kept too,
+    in valid-time order, with the rules in force folded once for each number of them effective
+    by a date (the answer on ``as_of`` depends on nothing else); a query for an earlier
+    ``known_at`` folds them afresh.
     """
 
     def __init__(self) -> None:
         self._position = -1
         self._events: list[LoggedEvent] = []
-        self._now: list[EffectiveFact] = []
-        self._in_force_now: dict[dt.date, list[RuleState]] = {}  # by as_of, for self._now
+        self._now = timeline([])
+        self._in_force_now: dict[int, list[RuleState]] = {}  # by facts effective, for self._now
         self._lock = asyncio.Lock()
 
     async def facts(
-        self, conn: Connection, history: History, known_at: dt.datetime
+        self, conn: Connection, history: Snapshot, known_at: dt.datetime
     ) -> list[EffectiveFact]:
         """Return the rules' amended facts as known at ``known_at`` (within ``history``)."""
+        return (await self._timeline(conn, history, known_at)).facts
+
+    async def _timeline(
+        self, conn: Connection, history: Snapshot, known_at: dt.datetime
+    ) -> Timeline:
         if history.rules_position > self._position:
             async with self._lock:
                 if history.rules_position > self._position:
                     events = logged(await read_rules(conn))
                     self._events = events
-                    self._now = effective_facts(events, _END_OF_TIME)
+                    self._now = timeline(effective_facts(events, _END_OF_TIME))
                     self._in_force_now = {}
                     self._position = events[-1].position if events else 0
         last = self._events[-1] if self._events else None
         if last is None or (last.recorded_at <= known_at and last.position <= history.position):
             return self._now
         visible = [e for e in self._events if e.position <= history.position]
-        return effective_facts(visible, known_at)
+        return timeline(effective_facts(visible, known_at))
 
     async def in_force(
-        self, conn: Connection, history: History, known_at: dt.datetime, as_of: dt.date
+        self, conn: Connection, history: Snapshot, known_at: dt.datetime, as_of: dt.date
     ) -> list[RuleState]:
         """Return the rules in force on ``as_of`` as known at ``known_at``."""
-        facts = await self.facts(conn, history, known_at)
-        if facts is not self._now:
-            return rules_in_force(facts, as_of)
-        # The rules as known now, folded once per date (a few thousand dates at most).
-        answer = self._in_force_now.get(as_of)
+        rules = await self._timeline(conn, history, known_at)
+        effective = rules.until(as_of)
+        if rules is not self._now:
+            return rules_in_force(effective, as_of)
+        answer = self._in_force_now.get(len(effective))
         if answer is None:
-            if len(self._in_force_now) >= _MAX_DATES:
-                self._in_force_now.clear()
-            answer = self._in_force_now[as_of] = rules_in_force(facts, as_of)
+            answer = self._in_force_now[len(effective)] = rules_in_force(effective, as_of)
         return answer
 
 
 _END_OF_TIME = dt.datetime.max.replace(tzinfo=dt.UTC)
-_MAX_DATES = 10_000
 
 
 async def company(
-    conn: Connection, rules: RuleCache, company_id: str, as_of: dt.date, known_at: dt.datetime
+    conn: Connection,
+    cache: StreamCache,
+    rules: RuleCache,
+    company_id: str,
+    as_of: dt.date,
+    known_at: dt.datetime,
 ) -> tuple[CompanyState | None, Seen]:
     """Return a company's state on ``as_of`` as known at ``known_at``, and what it reflects."""
     stream = f"company:{company_id}"
-    history = await read_history(conn, [stream], known_at)
-    facts = _facts(history, stream, known_at)
-    if not facts:
-        return None, _seen(history, known_at)
+    history = await cache.read(conn, [stream], known_at)
+    ordered = history.facts(stream).until(as_of)
+    if not ordered:
+        return None, _seen(history)
     in_force = await rules.in_force(conn, history, known_at, as_of)
-    return company_state(company_id, facts, in_force, as_of), _seen(history, known_at)
+    return fold_company(company_id, ordered, in_force), _seen(history)
 
 
 async def company_valuations(
-    conn: Connection, company_id: str, known_at: dt.datetime, as_of: dt.date | None
+    conn: Connection,
+    cache: StreamCache,
+    company_id: str,
+    known_at: dt.datetime,
+    as_of: dt.date | None,
 ) -> tuple[list[DatedValuation] | None, Seen]:
     """Return every valuation of a company as known at ``known_at`` (None: company unknown)."""
     stream = f"company:{company_id}"
-    history = await read_history(conn, [stream], known_at)
-    facts = _facts(history, stream, known_at)
+    history = await cache.read(conn, [stream], known_at)
+    facts = history.facts(stream).facts
     if not facts:
-        return None, _seen(history, known_at)
+        return None, _seen(history)
     found = valuations(facts)
     if as_of is not None:
         found = [v for v in found if v.effective_date <= as_of]
-    return found, _seen(history, known_at)
+    return found, _seen(history)
 
 
 async def export_rules(
-    conn: Connection, rules: RuleCache, as_of: dt.date, known_at: dt.datetime, target: str | None
+    conn: Connection,
+    cache: StreamCache,
+    rules: RuleCache,
+    as_of: dt.date,
+    known_at: dt.datetime,
+    target: str | None,
 ) -> tuple[list[RuleState], Seen]:
     """Return the export rules in force on ``as_of`` as known at ``known_at``."""
-    history = await read_history(conn, [], known_at)
+    history = await cache.read(conn, [], known_at)
     facts = await rules.facts(conn, history, known_at)
-    return rules_in_force(facts, as_of, target), _seen(history, known_at)
+    return rules_in_force(facts, as_of, target), _seen(history)
 
 
 async def companies(
     conn: Connection,
+    cache: StreamCache,
     rules: RuleCache,
     as_of: dt.date,
     known_at: dt.datetime,
@@ -170,33 +193,33 @@ async def companies(
     indexed = (await projector.status(conn)).position  # before the lookup it bounds
     ids = await lookups.company_ids(conn, after, limit)
     streams = [f"company:{company_id}" for company_id in ids]
-    history = await read_history(conn, streams, known_at)
+    history = await cache.read(conn, streams, known_at)
     in_force = await rules.in_force(conn, history, known_at, as_of)
     found = []
     for stream in streams:
         company_id = stream.removeprefix("company:")
-        state = company_state(company_id, _facts(history, stream, known_at), in_force, as_of)
+        state = fold_company(company_id, history.facts(stream).until(as_of), in_force)
         if state is not None:
             found.append(state)
     last = ids[-1] if len(ids) == limit else None
-    return found, _seen(history, known_at, min(history.position, indexed)), last
+    return found, _seen(history, min(history.position, indexed)), last
 
 
 async def portfolio(
-    conn: Connection, investor_id: str, as_of: dt.date, known_at: dt.datetime
+    conn: Connection, cache: StreamCache, investor_id: str, as_of: dt.date, known_at: dt.datetime
 ) -> tuple[list[tuple[str, list[str]]] | None, Seen]:
     """Return the companies and rounds an investor took part in (None: investor unknown)."""
     indexed = (await projector.status(conn)).position  # before the lookup it bounds
     links = await lookups.investor_company_ids(conn, investor_id)
     streams = [f"company:{company_id}" for company_id, _ in links]
-    history = await read_history(conn, streams, known_at)
-    seen = _seen(history, known_at, min(history.position, indexed))
+    history = await cache.read(conn, streams, known_at)
+    seen = _seen(history, min(history.position, indexed))
     if not any(first <= history.position for _, first in links):
         return None, seen  # no round naming the investor was recorded by known_at
     holdings = []
     for stream in streams:
         company_id = stream.removeprefix("company:")
-        state = company_state(company_id, _facts(history, stream, known_at), [], as_of)
+        state = fold_company(company_id, history.facts(stream).until(as_of), [])
         if state is None:
             continue
         rounds = [

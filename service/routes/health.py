@@ -130,4 +130,7 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
         await refresh_gauges(request.app.state.pool)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         log.warning("metrics without fresh gauges: %s", exc)
+    streams = request.app.state.streams
+    m.STREAM_CACHE_EVENTS.set(streams.events)
+    m.STREAM_CACHE_STREAMS.set(len(streams))
     return Response(generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})

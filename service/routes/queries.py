@@ -134,7 +134,7 @@ class QueriesController(Controller):
         async with request.app.state.pool.acquire() as conn:
             await _reach(conn, min_position)
             state, seen = await queries.company(
-                conn, request.app.state.rules, company_id, day, instant
+                conn, request.app.state.streams, request.app.state.rules, company_id, day, instant
             )
         if state is None:
             raise problem(404, f"the ledger holds no fact about {company_id!r} by {day}")
@@ -157,7 +157,9 @@ class QueriesController(Controller):
         day = queries.parse_as_of(as_of) if as_of is not None else None
         async with request.app.state.pool.acquire() as conn:
             await _reach(conn, min_position)
-            found, seen = await queries.company_valuations(conn, company_id, instant, day)
+            found, seen = await queries.company_valuations(
+                conn, request.app.state.streams, company_id, instant, day
+            )
         if found is None:
             raise problem(404, f"the ledger holds no fact about {company_id!r}")
         return Valuations(
@@ -183,7 +185,7 @@ class QueriesController(Controller):
         async with request.app.state.pool.acquire() as conn:
             await _reach(conn, min_position, read_models=True)
             found, seen, last = await queries.companies(
-                conn, request.app.state.rules, day, instant, after, limit
+                conn, request.app.state.streams, request.app.state.rules, day, instant, after, limit
             )
         summaries = [
             CompanySummary(
@@ -215,7 +217,9 @@ class QueriesController(Controller):
         day, instant = queries.parse_as_of(as_of), queries.parse_known_at(known_at)
         async with request.app.state.pool.acquire() as conn:
             await _reach(conn, min_position, read_models=True)
-            holdings, seen = await queries.portfolio(conn, investor_id, day, instant)
+            holdings, seen = await queries.portfolio(
+                conn, request.app.state.streams, investor_id, day, instant
+            )
         if holdings is None:
             raise problem(404, f"no round in the ledger names the investor {investor_id!r}")
         return Portfolio(
@@ -247,7 +251,12 @@ class QueriesController(Controller):
         async with request.app.state.pool.acquire() as conn:
             await _reach(conn, min_position)
             rules, seen = await queries.export_rules(
-                conn, request.app.state.rules, day, instant, target_jurisdiction
+                conn,
+                request.app.state.streams,
+                request.app.state.rules,
+                day,
+                instant,
+                target_jurisdiction,
             )
         return ExportRules(
             rules=rules, as_of=day, known_at=_instant(seen.known_at), position=seen.position
