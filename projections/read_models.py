@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
-
-from events.history import HistoryRow
 
 
 class _Investors(msgspec.Struct):
@@ -41,19 +40,25 @@ class Changes:
     links: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
-def changes(stream_events: Iterable[tuple[str, HistoryRow]]) -> Changes:
-    """Return what a run of (stream, event) pairs adds to the read models."""
+def changes(events: Iterable[Iterable[Any]]) -> Changes:
+    """Return what a run of events adds to the read models.
+
+    Each event is ``(stream, type, position, payload)``, in position order; the payload (JSON
+    text) is read only for rounds and corrections, and may be None for any other type.
+    """
     found = Changes()
-    for stream, event in stream_events:
-        if stream.startswith("company:"):
-            found.companies.setdefault(stream.removeprefix("company:"), event.position)
-        if event.type == "round_announced":
-            payload = _round.decode(event.data)
-        elif event.type == "event_corrected" and stream.startswith("company:"):
-            payload = _correction.decode(event.data).data
+    companies, links = found.companies, found.links
+    for stream, kind, position, data in events:
+        in_company = stream.startswith("company:")
+        company = stream.removeprefix("company:")
+        if in_company and company not in companies:
+            companies[company] = position
+        if kind == "round_announced":
+            payload = _round.decode(data)
+        elif kind == "event_corrected" and in_company:
+            payload = _correction.decode(data).data
         else:
             continue
-        company = stream.removeprefix("company:")
         for investor in payload.investors:
-            found.links.setdefault((investor.investor_id, company), event.position)
+            links.setdefault((investor.investor_id, company), position)
     return found
