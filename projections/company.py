@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
-from decimal import Context, Decimal, Inexact, localcontext
+from decimal import Context, Decimal, Inexact
 
 from msgspec import Struct
 
@@ -150,6 +150,8 @@ def fold_company(
     approvals: dict[tuple[str, str], Approval] = {}
     for fact in ordered:
         data = fact.data
+        if isinstance(data, ValuationReported):
+            continue  # the commonest fact, and the fold wants only the last (below)
         if isinstance(data, CompanyRegistered):
             registered = data
         elif isinstance(data, RoundAnnounced):
@@ -234,13 +236,17 @@ def _total_usd(rounds: Iterable[Round]) -> str:
     addition is exact, so the sum is exactly the sum of the reported strings.
     """
     total = Decimal(0)
-    # Enough digits for any sum of the decimals the vocabulary admits: never rounded.
-    with localcontext(Context(prec=200, traps=[Inexact])):
-        for r in rounds:
-            if r.amount is None:
-                continue
-            if r.amount.currency == "USD":
-                total += Decimal(r.amount.value)
-            elif r.amount_usd is not None:
-                total += Decimal(r.amount_usd)
+    add = _EXACT.add
+    for r in rounds:
+        if r.amount is None:
+            continue
+        if r.amount.currency == "USD":
+            total = add(total, Decimal(r.amount.value))
+        elif r.amount_usd is not None:
+            total = add(total, Decimal(r.amount_usd))
     return format(total, "f")
+
+
+# Enough digits for any sum of the decimals the vocabulary admits, and an error rather than a
+# rounding if that were ever wrong: the sum is never rounded.
+_EXACT = Context(prec=200, traps=[Inexact])

@@ -44,6 +44,7 @@ from service.webhooks.registry import WEBHOOKS_CHANNEL
 from service.webhooks.targets import Resolver, SystemResolver
 
 log = logging.getLogger(__name__)
+FULL_COLLECTION_EVERY = 1000  # collections of the middle generation (the default is 10)
 
 
 def start_projector(pool: asyncpg.Pool, listener: Listener) -> asyncio.Task[None]:
@@ -172,6 +173,12 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
         # Everything built so far lives as long as the process: keep the collector off it, so
         # that full collections stay short (they otherwise rescan it all, tens of ms each).
         gc.freeze()
+        # And run them a hundred times less often than by default (about once a minute at
+        # thousands of requests a second rather than every second): each is a pause that every
+        # request in flight waits out, and what they find (cycles that lived long enough to be
+        # promoted) is little. The young generations are collected as usual.
+        young, middle, _ = gc.get_threshold()
+        gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
         try:
             yield
         finally:

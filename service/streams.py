@@ -16,9 +16,10 @@ used first out; 0 turns it off, and every answer then reads its streams whole.
 
 A full cycle collection walks every tracked object: with a million events held that is a
 pause of about a second (200 ms for 200,000), which every request in flight would wait out.
-The held objects hold no cycles (they are freed by reference counting when evicted), so once
+The held objects form no cycles (they are freed by reference counting when evicted), so once
 enough of them have been added the cache moves them out of the collector's sight with
-``gc.freeze()``, after collecting the young generations so that their garbage is not frozen.
+``gc.freeze()``. A full collection runs first, so that no garbage is frozen with them; it
+walks only what is not frozen yet, a few milliseconds.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from projections.timeline import (
 from service.metrics import STREAM_READS
 
 _END_OF_TIME = dt.datetime.max.replace(tzinfo=dt.UTC)
-FREEZE_AFTER = 5_000  # events added since the last gc.freeze(): about 5 ms of full collection
+FREEZE_AFTER = 2_000  # events added since the last gc.freeze()
 
 # One statement, so the streams and the positions come from one snapshot. The last position
 # known at an instant is the newest entry of the (recorded_at, position) index at or before it,
@@ -62,7 +63,8 @@ _READ = """
            NULL, NULL, NULL
     UNION ALL
     (SELECT 'p', NULL, NULL, NULL, NULL, e.position, NULL, NULL, NULL FROM events e
-     WHERE e.recorded_at <= (SELECT $3::timestamptz) ORDER BY e.recorded_at DESC, e.position DESC LIMIT 1)
+     WHERE e.recorded_at <= (SELECT $3::timestamptz)
+     ORDER BY e.recorded_at DESC, e.position DESC LIMIT 1)
     UNION ALL
     SELECT 'h', NULL, NULL, NULL, NULL, position, recorded_at, NULL, NULL FROM ledger_head
 """
@@ -183,7 +185,7 @@ class StreamCache:
             self._unfrozen += added
         if self._unfrozen >= FREEZE_AFTER:
             self._unfrozen = 0
-            gc.collect(1)
+            gc.collect()
             gc.freeze()
         return snapshot
 
