@@ -190,8 +190,10 @@ class StreamCache:
         return snapshot
 
     def _keep(self, name: str, stream: Stream, added: int) -> None:
-        if len(stream.events) > self.max_events:
-            return  # larger than the whole cache: read whole every time
+        if not stream.events or len(stream.events) > self.max_events:
+            # Nothing to hold (an unknown company: asking for many must not fill memory), or
+            # more than the whole cache: read whole every time.
+            return
         held = self._streams.get(name)
         if held is stream:
             self.events += added

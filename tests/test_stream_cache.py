@@ -191,3 +191,17 @@ async def test_answers_from_held_streams_equal_answers_read_whole(
         metrics = (await warm.get("/metrics")).text
         assert f"ledger_stream_cache_events {float(len(receipts))}" in metrics
         assert 'ledger_stream_reads_total{result="hit"}' in metrics
+
+
+async def test_unknown_companies_are_not_held(db_url: str, tokens: Tokens) -> None:
+    async with client_for(db_url) as client:
+        # given a known company, held after one answer
+        company = unique_id()
+        await post(client, tokens, f.company_registered(company))
+        assert (await get(client, tokens, f"/companies/{company}"))[0] == 200
+        held = len(client.app.state.streams)
+        # when many companies the ledger has never heard of are asked for
+        for _ in range(50):
+            assert (await get(client, tokens, f"/companies/{unique_id()}"))[0] == 404
+        # then none of them takes a place in memory
+        assert len(client.app.state.streams) == held
