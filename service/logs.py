@@ -13,9 +13,9 @@ import contextvars
 import datetime as dt
 import logging
 import re
+import secrets
 import sys
 import time
-import uuid
 from typing import Any
 
 import msgspec
@@ -80,7 +80,7 @@ def configure(level: str, form: str = "json") -> None:
 def _id_of(scope: Scope) -> str:
     given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
     text = given.decode("latin-1")
-    return text if _ACCEPTABLE_ID.fullmatch(text) else uuid.uuid4().hex
+    return text if _ACCEPTABLE_ID.fullmatch(text) else secrets.token_hex(16)
 
 
 class RequestIds(ASGIMiddleware):
