@@ -580,6 +580,14 @@ async def warm_streams(server: Server, token: str, companies: int, concurrency: 
     return time.monotonic() - started
 
 
+def resident_mb(server: Server) -> float:
+    """The server process's resident memory, in MB."""
+    assert server.process is not None
+    status = Path(f"/proc/{server.process.pid}/status").read_text()
+    line = next(x for x in status.splitlines() if x.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
 def stream_reads(server: Server) -> dict[str, float]:
     """The server's held streams and reads so far, from /metrics."""
     with urllib.request.urlopen(server.base_url + "/metrics", timeout=10) as answer:  # noqa: S310
@@ -1117,8 +1125,9 @@ def main(argv: list[str] | None = None) -> int:
         hits = after.get("hit", 0) - before.get("hit", 0)
         misses = after.get("miss", 0) - before.get("miss", 0)
         notes.append(
-            f"(A) streams held in memory: {after.get('events', 0):,.0f} events; during (A) and its "
-            f"warm-up {hits:,.0f} reads found their stream held, {misses:,.0f} read it whole"
+            f"(A) streams held in memory: {after.get('events', 0):,.0f} events, server RSS "
+            f"{resident_mb(ledger):,.0f} MB; during (A) and its warm-up {hits:,.0f} reads found "
+            f"their stream held, {misses:,.0f} read it whole"
         )
         if args.latency_probe:
             say(f"(A1) the same from 1 connection, {args.latency_probe:g}s")
