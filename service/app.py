@@ -177,8 +177,8 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
         # thousands of requests a second rather than every second): each is a pause that every
         # request in flight waits out, and what they find (cycles that lived long enough to be
         # promoted) is little. The young generations are collected as usual.
-        young, middle, _ = gc.get_threshold()
-        gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
+        thresholds = gc.get_threshold()
+        gc.set_threshold(thresholds[0], thresholds[1], FULL_COLLECTION_EVERY)
         try:
             yield
         finally:
@@ -188,6 +188,7 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
             await stop_task(dispatcher)
             await listener.stop()
             await pool.close()
+            gc.set_threshold(*thresholds)
 
     handlers: list[Any] = [
         EventsController,

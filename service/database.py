@@ -63,7 +63,8 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     point-in-time answer. Nothing the service runs on a pooled connection leaves such state
     behind: advisory locks, LISTEN and session settings are used only on connections of their
     own (migrations, ``ledger projections rebuild``, service/notifications.py). asyncpg still
-    rolls back a transaction left open, and drops listeners, before calling this.
+    rolls back a transaction left open, and forgets the connection's notification callbacks,
+    before calling this.
     """
 
 

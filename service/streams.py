@@ -19,7 +19,10 @@ pause of about a second (200 ms for 200,000), which every request in flight woul
 The held objects form no cycles (they are freed by reference counting when evicted), so once
 enough of them have been added the cache moves them out of the collector's sight with
 ``gc.freeze()``. A full collection runs first, so that no garbage is frozen with them; it
-walks only what is not frozen yet, a few milliseconds.
+walks only what is not frozen yet. Freezing also pins what the requests in flight hold, and
+their cycles would then never be collected, so it happens only when the cache has grown by a
+twentieth since the last time (and by at least ``FREEZE_AFTER`` events): a few dozen times
+while it fills, never once it is full and merely turning over.
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ from projections.timeline import (
 from service.metrics import STREAM_READS
 
 _END_OF_TIME = dt.datetime.max.replace(tzinfo=dt.UTC)
-FREEZE_AFTER = 2_000  # events added since the last gc.freeze()
+FREEZE_AFTER = 2_000  # the least growth in events held between two gc.freeze() calls
+FREEZE_GROWTH = 1.05  # and the least growth in proportion
 
 # One statement, so the streams and the positions come from one snapshot. The last position
 # known at an instant is the newest entry of the (recorded_at, position) index at or before it,
@@ -97,11 +101,14 @@ class Stream:
             if r["stream_version"] > self.version
         ]
         if new:
-            self.events.extend(new)
+            # Folded before anything is changed: if the fold fails, the stream stays as it was
+            # and the next read tries again, rather than answering without the new events.
+            events = self.events + new
+            self.now = timeline(effective_facts(events, _END_OF_TIME))
+            self.events = events
             self.version += len(new)
             self.position = new[-1].position
             self.last_recorded = new[-1].recorded_at
-            self.now = timeline(effective_facts(self.events, _END_OF_TIME))
         return len(new)
 
     def facts(self, known_at: dt.datetime, position: int) -> Timeline:
@@ -141,7 +148,7 @@ class StreamCache:
         self._hits = STREAM_READS.labels(result="hit")  # found held (perhaps extended)
         self._misses = STREAM_READS.labels(result="miss")  # read whole
         self._streams: OrderedDict[str, Stream] = OrderedDict()
-        self._unfrozen = 0
+        self._frozen_at = 0  # events held at the last gc.freeze()
 
     def __len__(self) -> int:
         return len(self._streams)
@@ -150,6 +157,7 @@ class StreamCache:
         self, conn: Connection, streams: Sequence[str], known_at: dt.datetime
     ) -> Snapshot:
         """Return the given streams as known at ``known_at``, with the log's positions."""
+        streams = list(dict.fromkeys(streams))  # each once
         held = [self._streams.get(name) for name in streams]
         after = [s.version if s is not None else 0 for s in held]
         rows = await conn.fetch(_READ, list(streams), after, known_at)
@@ -182,27 +190,23 @@ class StreamCache:
             (self._misses if mine is None else self._hits).inc()
             self._keep(name, stream, added)
             snapshot.streams[name] = stream
-            self._unfrozen += added
-        if self._unfrozen >= FREEZE_AFTER:
-            self._unfrozen = 0
+        if self.events >= max(self._frozen_at + FREEZE_AFTER, self._frozen_at * FREEZE_GROWTH):
+            self._frozen_at = self.events
             gc.collect()
             gc.freeze()
         return snapshot
 
     def _keep(self, name: str, stream: Stream, added: int) -> None:
+        """Hold ``stream`` as the most recently used (it has just grown by ``added``)."""
+        held = self._streams.pop(name, None)
+        if held is not None:  # out, with the size it was counted for
+            self.events -= len(held.events) - (added if held is stream else 0)
         if not stream.events or len(stream.events) > self.max_events:
             # Nothing to hold (an unknown company: asking for many must not fill memory), or
             # more than the whole cache: read whole every time.
             return
-        held = self._streams.get(name)
-        if held is stream:
-            self.events += added
-            self._streams.move_to_end(name)
-        else:
-            if held is not None:
-                self.events -= len(held.events)
-            self._streams[name] = stream
-            self.events += len(stream.events)
+        self._streams[name] = stream
+        self.events += len(stream.events)
         while self.events > self.max_events:
             _, evicted = self._streams.popitem(last=False)
             self.events -= len(evicted.events)

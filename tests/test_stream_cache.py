@@ -205,3 +205,31 @@ async def test_unknown_companies_are_not_held(db_url: str, tokens: Tokens) -> No
             assert (await get(client, tokens, f"/companies/{unique_id()}"))[0] == 404
         # then none of them takes a place in memory
         assert len(client.app.state.streams) == held
+
+
+async def test_a_stream_grown_past_the_bound_is_let_go_and_the_count_stays_true(
+    db_url: str, tokens: Tokens
+) -> None:
+    async with client_for(db_url, stream_cache_events=30) as client:
+        cache = client.app.state.streams
+        # given a company of 25 events, held
+        big, small = unique_id(), unique_id()
+        await post(client, tokens, f.company_registered(big))
+        for n in range(24):
+            await post(client, tokens, f.valuation_reported(big, str((n + 1) * 10**8)))
+        assert (await get(client, tokens, f"/companies/{big}"))[0] == 200
+        assert (len(cache), cache.events) == (1, 25)
+        # when it grows past the whole cache, then another company is asked for
+        for n in range(10):
+            later = f.valuation_reported(
+                big, str((n + 30) * 10**8), effective_date=f"2024-01-{n + 10}"
+            )
+            await post(client, tokens, later)
+        status, grown = await get(client, tokens, f"/companies/{big}")
+        held_after_growth = (len(cache), cache.events)
+        await post(client, tokens, f.company_registered(small))
+        assert (await get(client, tokens, f"/companies/{small}"))[0] == 200
+        # then the grown stream was answered in full but not held, and the count is exact
+        assert status == 200 and grown["valuation"]["value"] == str(39 * 10**8)
+        assert held_after_growth == (0, 0)
+        assert (len(cache), cache.events) == (1, 1)
