@@ -911,6 +911,24 @@ def ledger_argv() -> list[str]:
     return [sys.executable, "-m", "service.cli", "serve"]
 
 
+def ledger_server(database_url: str, log: Path, **settings: str) -> Server:
+    """`ledger serve` on a free local port against ``database_url``, logging warnings only.
+
+    ``settings`` (environment variables) go on top; this process's own LEDGER_* variables are
+    not passed on, so a run measures the settings it names.
+    """
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    env.update(
+        DATABASE_URL=database_url,
+        LEDGER_HOST="127.0.0.1",
+        LEDGER_PORT=str(port),
+        LEDGER_LOG_LEVEL="warning",
+        **settings,
+    )
+    return Server("ledger serve", ledger_argv(), env, port, log)
+
+
 @contextlib.contextmanager
 def py_spy(pid: int, path: str | None, seconds: float) -> Iterator[None]:
     """Record ``pid`` with py-spy (raw collapsed stacks) while the body runs, if ``path``."""
@@ -1018,20 +1036,7 @@ def main(argv: list[str] | None = None) -> int:
             return result
 
         # (a) and (b): the ledger itself.
-        port = free_port()
-        ledger = Server(
-            "ledger serve",
-            ledger_argv(),
-            {
-                **base_env,
-                "DATABASE_URL": database.url,
-                "LEDGER_HOST": "127.0.0.1",
-                "LEDGER_PORT": str(port),
-                "LEDGER_LOG_LEVEL": "warning",
-            },
-            port,
-            logs / "ledger.log",
-        )
+        ledger = ledger_server(database.url, logs / "ledger.log")
         servers.append(ledger)
         ledger.start()
         say(f"(a) single events, {args.connections} connections")

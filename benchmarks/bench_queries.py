@@ -65,8 +65,7 @@ from bench_append import (
     Database,
     Server,
     fmt,
-    free_port,
-    ledger_argv,
+    ledger_server,
     machine,
     postgres_pids,
     postmaster_pid,
@@ -1088,21 +1087,11 @@ def main(argv: list[str] | None = None) -> int:
             else {"LEDGER_STREAM_CACHE_EVENTS": str(args.stream_cache_events)}
         )
 
-        port = free_port()
-        ledger = Server(
-            "ledger serve",
-            ledger_argv(),
-            {
-                **{k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")},
-                "DATABASE_URL": database.url,
-                "LEDGER_HOST": "127.0.0.1",
-                "LEDGER_PORT": str(port),
-                "LEDGER_LOG_LEVEL": "warning",
-                "LEDGER_POOL_SIZE": str(args.pool_size),
-                **cache_env,
-            },
-            port,
+        ledger = ledger_server(
+            database.url,
             logs / "ledger.log",
+            LEDGER_POOL_SIZE=str(args.pool_size),
+            **cache_env,
         )
         servers.append(ledger)
         say("starting ledger serve")
@@ -1134,13 +1123,11 @@ def main(argv: list[str] | None = None) -> int:
             figures["A1"], _ = http_case(ledger, args, token, postgres, "A1", 1, args.latency_probe)
         if args.uncached:
             ledger.stop()
-            port = free_port()
-            cold = Server(
-                "ledger serve (no stream cache)",
-                ledger_argv(),
-                {**ledger.env, "LEDGER_PORT": str(port), "LEDGER_STREAM_CACHE_EVENTS": "0"},
-                port,
+            cold = ledger_server(
+                database.url,
                 logs / "ledger-uncached.log",
+                LEDGER_POOL_SIZE=str(args.pool_size),
+                LEDGER_STREAM_CACHE_EVENTS="0",
             )
             servers.append(cold)
             say("(A0) the same with LEDGER_STREAM_CACHE_EVENTS=0 (every stream read whole)")

@@ -42,7 +42,7 @@ from bench_append import (
     Server,
     fmt,
     free_port,
-    ledger_argv,
+    ledger_server,
     machine,
     postgres_pids,
     postmaster_pid,
@@ -294,21 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         database.start()
         token = asyncio.run(prepare(database.url))
         auth = {"Authorization": f"Bearer {token}"}
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
-        ledger = Server(
-            "ledger serve",
-            ledger_argv(),
-            {
-                **env,
-                "DATABASE_URL": database.url,
-                "LEDGER_PORT": str(port),
-                "LEDGER_LOG_LEVEL": "warning",
-                "LEDGER_WEBHOOK_ALLOW_PRIVATE": "1",
-            },
-            port,
-            logs / "ledger.log",
-        )
+        ledger = ledger_server(database.url, logs / "ledger.log", LEDGER_WEBHOOK_ALLOW_PRIVATE="1")
         ledger.start()
         postmaster = asyncio.run(postmaster_pid(database.url))
         server_pid = ledger.process.pid if ledger.process else 0

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_append import Database, Server, free_port, ledger_argv
+from bench_append import Database, Server, free_port, ledger_server
 from bench_webhooks import prepare, wait_listening
 
 WARM_UP_SECONDS = 30
@@ -130,20 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         database.start()
         token = asyncio.run(prepare(database.url))
         auth = {"Authorization": f"Bearer {token}"}
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
-        server = Server(
-            "ledger serve",
-            ledger_argv(),
-            {
-                **env,
-                "DATABASE_URL": database.url,
-                "LEDGER_PORT": str(port),
-                "LEDGER_LOG_LEVEL": "warning",
-                "LEDGER_WEBHOOK_ALLOW_PRIVATE": "1",
-            },
-            port,
+        server = ledger_server(
+            database.url,
             Path(tempfile.mkdtemp(prefix="ledger-soak-")) / "ledger.log",
+            LEDGER_WEBHOOK_ALLOW_PRIVATE="1",
         )
         server.start()
         import httpx
