@@ -253,7 +253,7 @@ def verify_export(lines: Iterable[bytes], previous_hash: bytes | None = None) ->
             data = bytes(event.data).decode()
             metadata = None if bytes(event.metadata) == b"null" else bytes(event.metadata).decode()
         except (msgspec.DecodeError, ValueError) as exc:  # UnicodeDecodeError included
-            return _bad(checked, first, last, anchored, number, f"not an exported event: {exc}")
+            return _verdict(checked, first, last, anchored, number, f"not an exported event: {exc}")
         if first is None:
             first = event.position
             if event.position == 1 and previous is None:
@@ -262,7 +262,7 @@ def verify_export(lines: Iterable[bytes], previous_hash: bytes | None = None) ->
             expected = event.position
         if event.position != expected:
             problem = f"expected position {expected}, found {event.position}: a line is missing"
-            return _bad(checked, first, last, anchored, number, problem)
+            return _verdict(checked, first, last, anchored, number, problem)
         if previous is not None:
             computed = chain(
                 previous,
@@ -282,29 +282,23 @@ def verify_export(lines: Iterable[bytes], previous_hash: bytes | None = None) ->
             )
             if computed != stored_hash:
                 problem = f"position {event.position} no longer matches its hash"
-                return _bad(checked, first, last, anchored, number, problem)
+                return _verdict(checked, first, last, anchored, number, problem)
         previous, expected, last = stored_hash, event.position + 1, event
         checked += 1
-    return ExportVerification(
-        intact=True,
-        checked=checked,
-        first_position=first,
-        last_position=last.position if last else None,
-        last_hash=last.hash if last else None,
-        anchored=anchored,
-    )
+    return _verdict(checked, first, last, anchored)
 
 
-def _bad(
+def _verdict(
     checked: int,
     first: int | None,
     last: ExportedEvent | None,
     anchored: bool,
-    line: int,
-    problem: str,
+    line: int | None = None,
+    problem: str | None = None,
 ) -> ExportVerification:
+    """Intact unless a ``problem`` is named, found on ``line``."""
     return ExportVerification(
-        intact=False,
+        intact=problem is None,
         checked=checked,
         first_position=first,
         last_position=last.position if last else None,
