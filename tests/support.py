@@ -96,6 +96,13 @@ async def client_for(
         yield client
 
 
+async def append(client: AsyncTestClient[Any], tokens: Tokens, envelope: dict[str, Any]) -> Any:
+    """Append ``envelope`` (one event or a batch) with the write token; return the receipt."""
+    response = await client.post("/events", json=envelope, headers=tokens.header("write"))
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
 async def count_events(url: str) -> int:
     """Return how many events the database at ``url`` holds."""
     conn = await asyncpg.connect(url)

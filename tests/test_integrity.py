@@ -20,7 +20,7 @@ from events.integrity import verify_store
 from events.records import prepare
 from events.writer import GroupCommitter
 from tests import factories as f
-from tests.support import Tokens, client_for, unique_id, wait_for
+from tests.support import Tokens, append, client_for, unique_id, wait_for
 
 
 async def _append_log(client: Any, tokens: Tokens, company: str) -> list[dict[str, Any]]:
@@ -32,9 +32,7 @@ async def _append_log(client: Any, tokens: Tokens, company: str) -> list[dict[st
         f.round_announced(company),
     ]
     for envelope in singles:
-        response = await client.post("/events", json=envelope, headers=tokens.header("write"))
-        assert response.status_code == 201, response.text
-        receipts.append(response.json())
+        receipts.append(await append(client, tokens, envelope))
     batch = {
         "events": [
             f.valuation_reported(company, "750000000"),
@@ -42,9 +40,7 @@ async def _append_log(client: Any, tokens: Tokens, company: str) -> list[dict[st
             f.valuation_reported(company, "900000000"),
         ]
     }
-    response = await client.post("/events", json=batch, headers=tokens.header("write"))
-    assert response.status_code == 201, response.text
-    receipts.extend(response.json()["receipts"])
+    receipts.extend((await append(client, tokens, batch))["receipts"])
     assert [r["position"] for r in receipts] == list(range(1, 7))
     return receipts
 

@@ -9,15 +9,9 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from tests import factories as f
-from tests.support import Tokens, client_for, unique_id
+from tests.support import Tokens, append, client_for, unique_id
 
 CHIP_RULE = "us-advanced-computing"
-
-
-async def post(client: AsyncTestClient[Any], tokens: Tokens, envelope: dict[str, Any]) -> Any:
-    response = await client.post("/events", json=envelope, headers=tokens.header("write"))
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 async def get(client: AsyncTestClient[Any], tokens: Tokens, path: str, **params: Any) -> Any:
@@ -32,13 +26,13 @@ def just_before(receipt: dict[str, Any]) -> str:
 async def build_zhipu(client: AsyncTestClient[Any], tokens: Tokens, company: str) -> dict[str, Any]:
     """Register the company, its July and September 2023 valuations, the round and a rule."""
     receipts: dict[str, Any] = {}
-    receipts["registered"] = await post(client, tokens, f.company_registered(company))
+    receipts["registered"] = await append(client, tokens, f.company_registered(company))
     july = f.valuation_reported(company, "500000000", effective_date="2023-07-15")
-    receipts["july"] = await post(client, tokens, july)
+    receipts["july"] = await append(client, tokens, july)
     september = f.valuation_reported(company, "1000000000", effective_date="2023-09-15")
-    receipts["september"] = await post(client, tokens, september)
-    receipts["round"] = await post(client, tokens, f.round_announced(company))
-    receipts["rule"] = await post(client, tokens, f.export_rule(f"{CHIP_RULE}-{company}"))
+    receipts["september"] = await append(client, tokens, september)
+    receipts["round"] = await append(client, tokens, f.round_announced(company))
+    receipts["rule"] = await append(client, tokens, f.export_rule(f"{CHIP_RULE}-{company}"))
     receipts["september_envelope"] = september
     return receipts
 
@@ -73,7 +67,7 @@ async def test_known_at_before_and_after_a_correction(db_url: str, tokens: Token
         receipts = await build_zhipu(client, tokens, company)
         september = receipts["september_envelope"]
         replacement = {**september["data"], "valuation": {"value": "1100000000", "currency": "USD"}}
-        fix = await post(client, tokens, f.corrected(september["event_id"], replacement))
+        fix = await append(client, tokens, f.corrected(september["event_id"], replacement))
         # when
         before = await get(
             client, tokens, f"/companies/{company}", as_of="2023-12-31", known_at=just_before(fix)
@@ -127,10 +121,10 @@ async def test_portfolio_lists_companies_and_rounds_of_an_investor(
 async def test_export_rules_in_force_filtered_by_target(db_url: str, tokens: Tokens) -> None:
     async with client_for(db_url) as client:
         rule_id = unique_id("rule")
-        await post(client, tokens, f.export_rule(rule_id))
+        await append(client, tokens, f.export_rule(rule_id))
         rescinded = f.export_rule(rule_id, effective_date="2025-01-01")
         rescinded["data"] = {**rescinded["data"], "action": "rescinded"}
-        await post(client, tokens, rescinded)
+        await append(client, tokens, rescinded)
         in_force = (await get(client, tokens, "/export-rules", as_of="2023-12-01")).json()
         assert rule_id in [r["rule_id"] for r in in_force["rules"]]
         for_us = (
@@ -145,7 +139,7 @@ async def test_companies_are_listed_by_pages(db_url: str, tokens: Tokens) -> Non
     async with client_for(db_url) as client:
         ids = sorted(unique_id() for _ in range(3))
         for company in ids:
-            last = await post(client, tokens, f.company_registered(company))
+            last = await append(client, tokens, f.company_registered(company))
         first = (
             await get(client, tokens, "/companies", limit=2, min_position=last["position"])
         ).json()
@@ -160,7 +154,7 @@ async def test_companies_are_listed_by_pages(db_url: str, tokens: Tokens) -> Non
 async def test_unknown_company_is_404(db_url: str, tokens: Tokens) -> None:
     async with client_for(db_url) as client:
         company = unique_id()
-        registered = await post(client, tokens, f.company_registered(company))
+        registered = await append(client, tokens, f.company_registered(company))
         assert (await get(client, tokens, f"/companies/{unique_id()}")).status_code == 404
         assert (
             await get(client, tokens, f"/companies/{company}", as_of="2019-05-31")
@@ -188,7 +182,7 @@ async def test_invalid_times_are_400_naming_the_parameter(
 ) -> None:
     async with client_for(db_url) as client:
         company = unique_id()
-        await post(client, tokens, f.company_registered(company))
+        await append(client, tokens, f.company_registered(company))
         response = await get(client, tokens, f"/companies/{company}", **params)
         assert response.status_code == 400, response.text
         assert response.json()["errors"][0]["field"] == field
@@ -199,7 +193,7 @@ async def test_min_position_waits_for_the_ledger_or_answers_503(
 ) -> None:
     async with client_for(db_url) as client:
         company = unique_id()
-        receipt = await post(client, tokens, f.company_registered(company))
+        receipt = await append(client, tokens, f.company_registered(company))
         reached = await get(
             client, tokens, f"/companies/{company}", min_position=receipt["position"]
         )
@@ -218,13 +212,13 @@ async def test_a_rule_appended_after_earlier_queries_is_seen_from_its_recording_
     async with client_for(db_url) as client:
         # given a company already queried (so the export rules have been read)
         company = unique_id()
-        await post(client, tokens, f.company_registered(company))
+        await append(client, tokens, f.company_registered(company))
         first = (await get(client, tokens, f"/companies/{company}", as_of="2024-06-01")).json()
         assert first["export_restrictions"] == []
         # when a rule naming it is appended
         rule = f.export_rule(unique_id("rule"), effective_date="2024-01-15")
         rule["data"] = {**rule["data"], "target_jurisdictions": [], "target_entities": [company]}
-        receipt = await post(client, tokens, rule)
+        receipt = await append(client, tokens, rule)
         # then the next query shows it, and one known before its recording does not
         now = (await get(client, tokens, f"/companies/{company}", as_of="2024-06-01")).json()
         assert [r["reason"] for r in now["export_restrictions"]] == ["entity"]
@@ -243,7 +237,7 @@ async def test_an_answer_for_now_reports_the_instant_it_reflects(
 ) -> None:
     async with client_for(db_url) as client:
         company = unique_id()
-        receipt = await post(client, tokens, f.company_registered(company))
+        receipt = await append(client, tokens, f.company_registered(company))
         # when asked for "now", then it answers as of the newest recorded event, an instant
         # that no event appended later can share, so asking again with it gives the same answer
         first = (await get(client, tokens, f"/companies/{company}")).json()
@@ -251,7 +245,7 @@ async def test_an_answer_for_now_reports_the_instant_it_reflects(
             receipt["recorded_at"],
             receipt["position"],
         )
-        await post(client, tokens, f.valuation_reported(company))
+        await append(client, tokens, f.valuation_reported(company))
         again = (
             await get(client, tokens, f"/companies/{company}", known_at=first["known_at"])
         ).json()

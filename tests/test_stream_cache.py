@@ -9,15 +9,9 @@ from typing import Any
 from litestar.testing import AsyncTestClient
 
 from tests import factories as f
-from tests.support import Tokens, client_for, unique_id
+from tests.support import Tokens, append, client_for, unique_id
 
 INVESTORS = ["alibaba", "tencent", "meituan", "hongshan"]
-
-
-async def post(client: AsyncTestClient[Any], tokens: Tokens, envelope: dict[str, Any]) -> Any:
-    response = await client.post("/events", json=envelope, headers=tokens.header("write"))
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 async def get(client: AsyncTestClient[Any], tokens: Tokens, path: str, **params: Any) -> Any:
@@ -36,15 +30,15 @@ async def test_an_append_is_in_the_next_answer_without_min_position(
     async with client_for(db_url) as client:
         # given a company whose stream the service already holds
         company = unique_id()
-        await post(client, tokens, f.company_registered(company))
-        first = await post(client, tokens, f.valuation_reported(company, "500000000"))
+        await append(client, tokens, f.company_registered(company))
+        first = await append(client, tokens, f.valuation_reported(company, "500000000"))
         status, before = await get(client, tokens, f"/companies/{company}", as_of="2024-01-01")
         assert (status, before["valuation"]["value"]) == (200, "500000000")
         # when a later valuation is appended, then retracted
         later = f.valuation_reported(company, "900000000", effective_date="2023-12-01")
-        receipt = await post(client, tokens, later)
+        receipt = await append(client, tokens, later)
         _, after = await get(client, tokens, f"/companies/{company}", as_of="2024-01-01")
-        retraction = await post(client, tokens, f.retracted(later["event_id"]))
+        retraction = await append(client, tokens, f.retracted(later["event_id"]))
         _, withdrawn = await get(client, tokens, f"/companies/{company}", as_of="2024-01-01")
         # then each answer reflects the log as it was when asked
         assert after["valuation"]["value"] == "900000000"
@@ -60,11 +54,11 @@ async def test_a_past_known_at_ignores_what_the_service_holds_from_later(
     async with client_for(db_url) as client:
         # given a corrected valuation, asked about now (so the correction is held)
         company = unique_id()
-        await post(client, tokens, f.company_registered(company))
+        await append(client, tokens, f.company_registered(company))
         original = f.valuation_reported(company, "1000000000")
-        await post(client, tokens, original)
+        await append(client, tokens, original)
         replacement = {**original["data"], "valuation": {"value": "1100000000", "currency": "USD"}}
-        fix = await post(client, tokens, f.corrected(original["event_id"], replacement))
+        fix = await append(client, tokens, f.corrected(original["event_id"], replacement))
         _, now = await get(client, tokens, f"/companies/{company}", as_of="2023-12-31")
         assert now["valuation"]["value"] == "1100000000"
         # when asked as the ledger knew it a microsecond before the correction, and at it
@@ -165,13 +159,13 @@ async def test_answers_from_held_streams_equal_answers_read_whole(
         # given three companies' random histories with corrections and retractions, asked
         # about after every append so that the held streams grow one event at a time
         for company in companies:
-            receipts.append(await post(warm, tokens, f.company_registered(company)))
+            receipts.append(await append(warm, tokens, f.company_registered(company)))
         valuations: dict[str, list[dict[str, Any]]] = {c: [] for c in companies}
         amended: dict[str, list[str]] = {c: [] for c in companies}
         for _ in range(90):
             company = rng.choice(companies)
             envelope = random_event(rng, company, valuations[company], amended[company])
-            receipts.append(await post(warm, tokens, envelope))
+            receipts.append(await append(warm, tokens, envelope))
             status, _ = await get(warm, tokens, f"/companies/{company}", as_of="2026-01-01")
             assert status == 200
             await get(small, tokens, f"/companies/{rng.choice(companies)}", as_of="2026-01-01")
@@ -197,7 +191,7 @@ async def test_unknown_companies_are_not_held(db_url: str, tokens: Tokens) -> No
     async with client_for(db_url) as client:
         # given a known company, held after one answer
         company = unique_id()
-        await post(client, tokens, f.company_registered(company))
+        await append(client, tokens, f.company_registered(company))
         assert (await get(client, tokens, f"/companies/{company}"))[0] == 200
         held = len(client.app.state.streams)
         # when many companies the ledger has never heard of are asked for
@@ -214,9 +208,9 @@ async def test_a_stream_grown_past_the_bound_is_let_go_and_the_count_stays_true(
         cache = client.app.state.streams
         # given a company of 25 events, held
         big, small = unique_id(), unique_id()
-        await post(client, tokens, f.company_registered(big))
+        await append(client, tokens, f.company_registered(big))
         for n in range(24):
-            await post(client, tokens, f.valuation_reported(big, str((n + 1) * 10**8)))
+            await append(client, tokens, f.valuation_reported(big, str((n + 1) * 10**8)))
         assert (await get(client, tokens, f"/companies/{big}"))[0] == 200
         assert (len(cache), cache.events) == (1, 25)
         # when it grows past the whole cache, then another company is asked for
@@ -224,10 +218,10 @@ async def test_a_stream_grown_past_the_bound_is_let_go_and_the_count_stays_true(
             later = f.valuation_reported(
                 big, str((n + 30) * 10**8), effective_date=f"2024-01-{n + 10}"
             )
-            await post(client, tokens, later)
+            await append(client, tokens, later)
         status, grown = await get(client, tokens, f"/companies/{big}")
         held_after_growth = (len(cache), cache.events)
-        await post(client, tokens, f.company_registered(small))
+        await append(client, tokens, f.company_registered(small))
         assert (await get(client, tokens, f"/companies/{small}"))[0] == 200
         # then the grown stream was answered in full but not held, and the count is exact
         assert status == 200 and grown["valuation"]["value"] == str(39 * 10**8)

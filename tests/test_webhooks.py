@@ -18,7 +18,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests import factories
 from tests.receiver import Answer, Received, Receiver
-from tests.support import Tokens, client_for, make_tokens, unique_id, wait_for
+from tests.support import Tokens, append, client_for, make_tokens, unique_id, wait_for
 
 FAST = {
     "webhook_allow_private": True,
@@ -42,12 +42,6 @@ async def register(
     )
     assert response.status_code == 201, response.text
     return dict(response.json())
-
-
-async def append(client: AsyncTestClient[Any], tokens: Tokens, envelope: dict[str, Any]) -> Any:
-    response = await client.post("/events", json=envelope, headers=tokens.header("write"))
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 def verified(secret: str, request: Received) -> Any:
