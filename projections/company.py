@@ -101,10 +101,11 @@ def valuations(facts: Iterable[EffectiveFact]) -> list[DatedValuation]:
 
     A round's post-money valuation is a reported valuation too, dated with the round.
     """
-    return _valuations(sorted(facts, key=in_valid_time_order))
+    return valuations_in_order(sorted(facts, key=in_valid_time_order))
 
 
-def _valuations(ordered: Iterable[EffectiveFact]) -> list[DatedValuation]:
+def valuations_in_order(ordered: Iterable[EffectiveFact]) -> list[DatedValuation]:
+    """``valuations`` of facts already in valid-time order (``Timeline``)."""
     return [v for v in map(_dated_valuation, ordered) if v is not None]
 
 

@@ -13,7 +13,7 @@ import msgspec
 from events.history import read_rules
 from events.store import Connection
 from projections import lookups, projector
-from projections.company import CompanyState, DatedValuation, fold_company, valuations
+from projections.company import CompanyState, DatedValuation, fold_company, valuations_in_order
 from projections.rules import RuleState, rules_in_force
 from projections.timeline import (
     EffectiveFact,
@@ -157,13 +157,10 @@ async def company_valuations(
     """Return every valuation of a company as known at ``known_at`` (None: company unknown)."""
     stream = f"company:{company_id}"
     history = await cache.read(conn, [stream], known_at)
-    facts = history.facts(stream).facts
-    if not facts:
+    facts = history.facts(stream)
+    if not facts.facts:
         return None, _seen(history)
-    found = valuations(facts)
-    if as_of is not None:
-        found = [v for v in found if v.effective_date <= as_of]
-    return found, _seen(history)
+    return valuations_in_order(facts.facts if as_of is None else facts.until(as_of)), _seen(history)
 
 
 async def export_rules(

@@ -160,7 +160,7 @@ class StreamCache:
         streams = list(dict.fromkeys(streams))  # each once
         held = [self._streams.get(name) for name in streams]
         after = [s.version if s is not None else 0 for s in held]
-        rows = await conn.fetch(_READ, list(streams), after, known_at)
+        rows = await conn.fetch(_READ, streams, after, known_at)
         snapshot = Snapshot(known_at=known_at)
         by_stream: dict[str, list[Any]] = {name: [] for name in streams}
         head_recorded: dt.datetime | None = None
