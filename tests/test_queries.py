@@ -91,6 +91,13 @@ async def test_valuations_list_every_valuation_in_effective_order(
         body = (await get(client, tokens, f"/companies/{company}/valuations")).json()
         assert [v["value"] for v in body["valuations"]] == ["500000000", "1000000000"]
         assert [v["effective_date"] for v in body["valuations"]] == ["2023-07-15", "2023-09-15"]
+        # as_of keeps those effective by then, the day itself included
+        for as_of, expected in (("2023-07-14", []), ("2023-07-15", ["500000000"])):
+            cut = (
+                await get(client, tokens, f"/companies/{company}/valuations", as_of=as_of)
+            ).json()
+            assert [v["value"] for v in cut["valuations"]] == expected
+            assert cut["as_of"] == as_of
 
 
 async def test_portfolio_lists_companies_and_rounds_of_an_investor(
