@@ -8,17 +8,16 @@ Python, and serialise on ``bench_head``; they send no NOTIFY and read no stream 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.cpu import CpuGroups, CpuMeter, this_process
-from harness.database import connected
+from harness.database import connected, connected_many
 from harness.report import percentiles
 
 BATCH = 100
@@ -171,7 +170,7 @@ async def _timed_workers(
     connection for ``seconds``; return the latencies, the events, the seconds and CPU shares."""
     latencies: list[float] = []
     done = 0
-    async with _connections(url, connections) as conns:
+    async with connected_many(url, connections) as conns:
         loop = asyncio.get_running_loop()
         stop = loop.time() + seconds
 
@@ -190,19 +189,6 @@ async def _timed_workers(
             await asyncio.gather(*(worker(c) for c in conns))
             elapsed = time.perf_counter() - began
     return latencies, done, elapsed, meter.percent
-
-
-@contextlib.asynccontextmanager
-async def _connections(url: str, connections: int) -> AsyncIterator[list[Any]]:
-    """``connections`` asyncpg connections to ``url``, closed afterwards."""
-    import asyncpg
-
-    conns = [await asyncpg.connect(url) for _ in range(connections)]
-    try:
-        yield conns
-    finally:
-        for c in conns:
-            await c.close()
 
 
 async def raw_single(

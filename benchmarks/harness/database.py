@@ -88,6 +88,19 @@ async def connected(url: str) -> AsyncIterator[Any]:
         await conn.close()
 
 
+@contextlib.asynccontextmanager
+async def connected_many(url: str, n: int) -> AsyncIterator[list[Any]]:
+    """``n`` asyncpg connections to ``url``, closed afterwards."""
+    import asyncpg
+
+    conns = [await asyncpg.connect(url) for _ in range(n)]
+    try:
+        yield conns
+    finally:
+        for conn in conns:
+            await conn.close()
+
+
 async def migrate(url: str) -> str:
     """Apply the ledger's migrations; return the server's version."""
     from events.migrate import migrate as apply_migrations
