@@ -1,16 +1,8 @@
 """The projector: tails the log by position and keeps the read models, rebuildable at will.
 
-Why the checkpoint is committed in the same transaction as the read-model rows: if they were
-committed apart, a crash between the two would either skip events (checkpoint first) or apply
-them twice (rows first). Together, the read models always reflect exactly the events up to the
-checkpoint. Positions are gapless and commit-ordered (events/commit.py), so reading
-``position > checkpoint`` can never skip an event that commits late.
-
-Several projectors (``ledger serve`` and ``ledger worker`` processes) may run at once: each
-step locks the checkpoint row, so they take turns and never apply an event twice.
-
-An event the projector cannot apply stops it at that position, with the error recorded in the
-checkpoint row and shown by ``/health``, rather than being skipped.
+The checkpoint commits in the same transaction as the read-model rows: committed apart, a crash
+between the two would skip events or apply them twice. Several projectors take turns on the
+checkpoint row's lock; one that cannot apply an event stops there (shown by /health).
 """
 
 from __future__ import annotations
@@ -33,8 +25,7 @@ TABLES = ("rm_companies", "rm_investor_companies")
 REBUILD_LOCK_KEY = 0x1ED6E6
 
 # Only what the read models need (projections/read_models.py): the payloads of rounds and
-# corrections, and of nothing else. A rebuild reads the whole log, and most of its time was
-# spent turning columns it never used into Python objects.
+# corrections, and of nothing else; a rebuild reads the whole log.
 _READ = """
     SELECT stream, type, position,
            CASE WHEN type IN ('round_announced', 'event_corrected') THEN data::text END AS data

@@ -170,13 +170,8 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
             streams=StreamCache(settings.stream_cache_events),
             resolver=resolver,
         )
-        # Everything built so far lives as long as the process: keep the collector off it, so
-        # that full collections stay short (they otherwise rescan it all, tens of ms each).
-        gc.freeze()
-        # And run them a hundred times less often than by default (about once a minute at
-        # thousands of requests a second rather than every second): each is a pause that every
-        # request in flight waits out, and what they find (cycles that lived long enough to be
-        # promoted) is little. The young generations are collected as usual.
+        # Everything built so far lives as long as the process: keep the collector off it, and
+        # run full collections rarely: each is a pause every request in flight waits out.
         thresholds = gc.get_threshold()
         gc.set_threshold(thresholds[0], thresholds[1], FULL_COLLECTION_EVERY)
         try:

@@ -1,28 +1,8 @@
 """Streams kept decoded and folded in memory, so that an answer reads only what is new.
 
-Every point-in-time answer needs a company's whole stream, decoded and amended. Events never
-change once appended, so the service keeps the streams it has read, decoded, with their facts
-as known now already amended and in valid-time order. Each answer still asks PostgreSQL, in the
-one statement that reads the log's positions, for the events appended to its streams since
-(``stream_version`` above the kept one: an index range scan that normally finds nothing), so an
-answer is never staler than one read from scratch.
-
-Positions are drawn from the single ``ledger_head`` row while it is locked, so the appends
-become visible in position order: a snapshot that sees position P sees every event before it,
-and a stream read up to version V holds every event of that stream up to the snapshot's head.
-
-The cache is bounded by a number of events (``LEDGER_STREAM_CACHE_EVENTS``), least recently
-used first out; 0 turns it off, and every answer then reads its streams whole.
-
-A full cycle collection walks every tracked object: with a million events held that is a
-pause of about a second (200 ms for 200,000), which every request in flight would wait out.
-The held objects form no cycles (they are freed by reference counting when evicted), so once
-enough of them have been added the cache moves them out of the collector's sight with
-``gc.freeze()``. A full collection runs first, so that no garbage is frozen with them; it
-walks only what is not frozen yet. Freezing also pins what the requests in flight hold, and
-their cycles would then never be collected, so it happens only when the cache has grown by a
-twentieth since the last time (and by at least ``FREEZE_AFTER`` events): a few dozen times
-while it fills, never once it is full and merely turning over.
+Each answer still asks PostgreSQL for what its streams gained since the version held, so it is
+never staler than one read from scratch (docs/design.md, "Streams held in memory"). Held events
+form no cycles, so they are frozen out of the cycle collector's sight as the cache grows.
 """
 
 from __future__ import annotations
@@ -52,10 +32,8 @@ FREEZE_GROWTH = 1.05  # and the least growth in proportion
 # known at an instant is the newest entry of the (recorded_at, position) index at or before it,
 # since recorded_at never decreases in position order.
 #
-# Each parameter is read through a scalar subquery, which hides its value from the planner: the
-# plan is then the same for every value, PostgreSQL keeps one generic plan for the prepared
-# statement, and a read costs about a third of what it did when every execution was planned
-# afresh for its values (the plans were as good; planning took longer than running them).
+# Each parameter is read through a scalar subquery, which hides its value from the planner, so
+# PostgreSQL keeps one generic plan for the prepared statement instead of planning each call.
 _READ = """
     SELECT 's' AS part, e.stream, e.stream_version, e.event_id, e.type, e.position,
            e.recorded_at, e.effective_date, e.data::text AS data

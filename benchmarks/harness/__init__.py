@@ -1,0 +1,1 @@
+"""What every benchmark shares: processes, PostgreSQL, wrk, CPU meters, percentiles, tables."""
