@@ -23,20 +23,20 @@ from litestar.static_files import create_static_files_router
 from events.migrate import migrate
 from events.writer import GroupCommitter
 from projections import projector
-from service.auth import ScopeCheck, allowed_methods
+from service.http.auth import ScopeCheck, allowed_methods
 from service.database import create_pool, database_url
 from service.keys import KeyCache
-from service.limits import InFlight, RateLimiter
-from service.logs import RequestIds, stamp_response
-from service.metrics import request_metrics
+from service.http.limits import InFlight, RateLimiter
+from service.http.logs import RequestIds, stamp_response
+from service.http.metrics import request_metrics
 from service.notifications import APPENDED_CHANNEL, Listener
-from service.problems import PROBLEM_RESPONSES, problem_details_plugin, unexpected_error
+from service.http.problems import PROBLEM_RESPONSES, problem_details_plugin, unexpected_error
 from service.queries import RuleCache
-from service.routes.events import EventsController
-from service.routes.health import health, metrics
-from service.routes.ledger import LedgerController
-from service.routes.queries import QueriesController
-from service.routes.webhooks import WebhooksController
+from service.http.routes.events import EventsController
+from service.http.routes.health import health, metrics
+from service.http.routes.ledger import LedgerController
+from service.http.routes.queries import QueriesController
+from service.http.routes.webhooks import WebhooksController
 from service.settings import Settings
 from service.streams import StreamCache
 from service.webhooks.dispatcher import Dispatcher
@@ -210,7 +210,7 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
             ScopeCheck(),
         ],
         before_send=[stamp_response],
-        logging_config=None,  # the command line configures logging (service/logs.py)
+        logging_config=None,  # the command line configures logging (service/http/logs.py)
         plugins=[problem_details_plugin()],
         exception_handlers={Exception: unexpected_error},
         request_max_body_size=settings.max_body_bytes,

@@ -25,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     # The service logs at LEDGER_LOG_LEVEL; one-shot commands speak only when something is wrong.
-    from service.logs import configure
+    from service.http.logs import configure
 
     long_running = args.command in ("serve", "worker")
     configure(settings.log_level if long_running else "warning", settings.log_format)
@@ -127,7 +127,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         port=args.port or settings.port,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         http="httptools",
-        access_log=False,  # service/logs.py logs each request, with its id
+        access_log=False,  # service/http/logs.py logs each request, with its id
         log_config=None,  # uvicorn's own lines go through the same (JSON) handler
         log_level=settings.log_level,
         timeout_graceful_shutdown=30,

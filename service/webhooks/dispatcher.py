@@ -38,7 +38,7 @@ import msgspec
 
 from events import store
 from events.records import RecordedEvent
-from service import metrics
+from service.http import metrics
 from service.settings import Settings
 from service.webhooks.signing import secret_key, signature_header
 from service.webhooks.targets import Resolver, TargetError, addresses_of, check_addresses

@@ -13,9 +13,9 @@ from msgspec import Meta, Struct
 from events.decoding import decode_request
 from events.errors import FieldError, InvalidRequestError, LedgerError
 from events.vocabulary import EVENT_TYPES, TEXT_PATTERN
-from service.auth import BEARER, SCOPE_OPT
-from service.openapi import json_body
-from service.problems import problem
+from service.http.auth import BEARER, SCOPE_OPT
+from service.http.openapi import json_body
+from service.http.problems import problem
 from service.webhooks import registry
 from service.webhooks.targets import TargetError, check_target
 

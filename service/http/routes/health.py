@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from events import store
 from events.writer import GroupCommitter
 from projections import projector
-from service import metrics as m
+from service.http import metrics as m
 from service.webhooks import dispatcher
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from msgspec import Struct
 
 from events import store
 from events.integrity import VerifyReport, verify_store
-from service.auth import BEARER, SCOPE_OPT
+from service.http.auth import BEARER, SCOPE_OPT
 
 
 class Digest(Struct, frozen=True):

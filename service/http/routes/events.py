@@ -17,10 +17,10 @@ from events.errors import LedgerError
 from events.records import Receipt, RecordedEvent, prepare
 from events.vocabulary import EVENT_TYPES, STREAM_PATTERN
 from events.writer import GroupCommitter
-from service import metrics
-from service.auth import BEARER, SCOPE_OPT
-from service.openapi import AppendOperation
-from service.problems import problem
+from service.http import metrics
+from service.http.auth import BEARER, SCOPE_OPT
+from service.http.openapi import AppendOperation
+from service.http.problems import problem
 
 MAX_POSITION = 2**63 - 1  # bigint
 MAX_VERSION = 2**31 - 1  # integer

@@ -20,8 +20,8 @@ from projections import projector
 from projections.company import CompanyState, DatedValuation
 from projections.rules import RuleState
 from service import queries
-from service.auth import BEARER, SCOPE_OPT
-from service.problems import problem
+from service.http.auth import BEARER, SCOPE_OPT
+from service.http.problems import problem
 
 Slug = Annotated[str, PathParameter(pattern=SLUG_PATTERN)]
 # Parsed by service/queries.py (for messages that say what is wrong); typed for the document.
