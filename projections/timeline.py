@@ -19,12 +19,14 @@ import types
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Annotated, Any, Union, get_args, get_origin, get_type_hints
 
 import msgspec
 
-from events.history import HistoryRow
 from events.vocabulary import PAYLOAD_TYPES, EventCorrected, EventRetracted, Fact
+
+if TYPE_CHECKING:  # only named in an annotation: folds import no database driver
+    from events.history import HistoryRow
 
 CORRECTED = "event_corrected"
 RETRACTED = "event_retracted"

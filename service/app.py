@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from litestar import Litestar, Response, Router, get
+from litestar.datastructures import State
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
@@ -20,57 +19,25 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
-from events.migrate import migrate
-from events.writer import GroupCommitter
-from projections import projector
-from service.auth import ScopeCheck, allowed_methods
-from service.database import create_pool, database_url
+from service.bootstrap import database, group_committer, workers
+from service.http.auth import ScopeCheck, allowed_methods
+from service.http.dependencies import ReadSide, dependencies
+from service.http.limits import InFlight, RateLimiter
+from service.http.logs import RequestIds, stamp_response
+from service.http.metrics import request_metrics
+from service.http.problems import PROBLEM_RESPONSES, problem_details_plugin, unexpected_error
+from service.http.routes.events import EventsController
+from service.http.routes.health import health, metrics
+from service.http.routes.ledger import LedgerController
+from service.http.routes.queries import QueriesController
+from service.http.routes.webhooks import WebhooksController
 from service.keys import KeyCache
-from service.limits import InFlight, RateLimiter
-from service.logs import RequestIds, stamp_response
-from service.metrics import request_metrics
-from service.notifications import APPENDED_CHANNEL, Listener
-from service.problems import PROBLEM_RESPONSES, problem_details_plugin, unexpected_error
 from service.queries import RuleCache
-from service.routes.events import EventsController
-from service.routes.health import health, metrics
-from service.routes.ledger import LedgerController
-from service.routes.queries import QueriesController
-from service.routes.webhooks import WebhooksController
 from service.settings import Settings
 from service.streams import StreamCache
-from service.webhooks.dispatcher import Dispatcher
-from service.webhooks.registry import WEBHOOKS_CHANNEL
 from service.webhooks.targets import Resolver, SystemResolver
 
-log = logging.getLogger(__name__)
 FULL_COLLECTION_EVERY = 1000  # collections of the middle generation (the default is 10)
-
-
-def start_projector(pool: asyncpg.Pool, listener: Listener) -> asyncio.Task[None]:
-    """Run the projector in the background, woken by every append's NOTIFY."""
-    wake = asyncio.Event()
-    listener.subscribe(APPENDED_CHANNEL, lambda _: wake.set())
-    listener.on_connect(wake.set)  # notifications may have been missed: look now
-    return asyncio.create_task(projector.run(pool, wake), name="ledger-projector")
-
-
-def start_dispatcher(
-    pool: asyncpg.Pool, listener: Listener, settings: Settings, resolver: Resolver
-) -> asyncio.Task[None]:
-    """Run a webhook dispatcher in the background, woken by appends and by queued resends."""
-    dispatcher = Dispatcher(pool, settings, resolver)
-    listener.subscribe(APPENDED_CHANNEL, lambda _: dispatcher.wake())
-    listener.subscribe(WEBHOOKS_CHANNEL, lambda _: dispatcher.wake())
-    listener.on_connect(dispatcher.wake)
-    return asyncio.create_task(dispatcher.run(), name="ledger-webhooks")
-
-
-async def stop_task(task: asyncio.Task[None]) -> None:
-    """Cancel a background task and wait for it to end."""
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
 
 
 UI_DIRECTORY = Path(__file__).parent / "ui"
@@ -129,6 +96,24 @@ def document_problems(handlers: list[Any]) -> None:
             route.responses = {**PROBLEM_RESPONSES, **(route.responses or {})}
 
 
+@contextlib.contextmanager
+def collecting_rarely() -> Iterator[None]:
+    """Keep the collector off what lives as long as the process, and run full collections rarely."""
+    # Everything built so far lives as long as the process: keep the collector off it, so
+    # that full collections stay short (they otherwise rescan it all, tens of ms each).
+    gc.freeze()
+    # And run them a hundred times less often than by default (about once a minute at
+    # thousands of requests a second rather than every second): each is a pause that every
+    # request in flight waits out, and what they find (cycles that lived long enough to be
+    # promoted) is little. The young generations are collected as usual.
+    thresholds = gc.get_threshold()
+    gc.set_threshold(thresholds[0], thresholds[1], FULL_COLLECTION_EVERY)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+
+
 def create_app(settings: Settings | None = None, resolver: Resolver | None = None) -> Litestar:
     """Build the service for ``settings`` (default: from the environment).
 
@@ -137,53 +122,30 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
     settings = settings or Settings.from_env()
     resolver = resolver or SystemResolver()
 
+    # Not empty: Litestar replaces an empty (falsy) State with one of its own, and the
+    # providers must read the very state the lifespan fills.
+    state = State({"settings": settings, "resolver": resolver})
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        url = await asyncio.to_thread(database_url, settings)
-        conn = await asyncpg.connect(url)
-        try:
-            applied = await migrate(conn)
-        finally:
-            await conn.close()
-        if applied:
-            log.info("applied migrations: %s", ", ".join(applied))
-        pool = await create_pool(url, settings.pool_size, settings.request_timeout_seconds)
-        listener = Listener(url)
-        keys = KeyCache(pool)
-        keys.listen(listener)
-        projector = start_projector(pool, listener)
-        dispatcher = start_dispatcher(pool, listener, settings, resolver)
-        listener.start()
-        committer = GroupCommitter(
-            pool,
-            max_queue=settings.append_queue_limit,
-            answer_within=settings.request_timeout_seconds,
-        )
-        committer.start()
-        app.state.update(
-            pool=pool,
-            api_keys=keys,
-            committer=committer,
-            settings=settings,
-            verify_lock=asyncio.Lock(),
-            rules=RuleCache(),
-            streams=StreamCache(settings.stream_cache_events),
-            resolver=resolver,
-        )
-        # Everything built so far lives as long as the process: keep the collector off it, and
-        # run full collections rarely: each is a pause every request in flight waits out.
-        thresholds = gc.get_threshold()
-        gc.set_threshold(thresholds[0], thresholds[1], FULL_COLLECTION_EVERY)
-        try:
-            yield
-        finally:
-            # In-flight and queued appends are committed and answered before the pool closes.
-            await committer.stop()
-            await stop_task(projector)
-            await stop_task(dispatcher)
-            await listener.stop()
-            await pool.close()
-            gc.set_threshold(*thresholds)
+        async with contextlib.AsyncExitStack() as stack:
+            db = await stack.enter_async_context(database(settings))
+            keys = KeyCache(db.pool)
+            await stack.enter_async_context(workers(db, settings, resolver, [keys.listen]))
+            committer = await stack.enter_async_context(group_committer(db.pool, settings))
+            streams = StreamCache(settings.stream_cache_events)
+            rules = RuleCache()
+            state.update(
+                pool=db.pool,
+                api_keys=keys,
+                committer=committer,
+                verify_lock=asyncio.Lock(),
+                rules=rules,
+                streams=streams,
+                reads=ReadSide(db.pool, streams, rules),
+            )
+            with collecting_rarely():
+                yield
 
     handlers: list[Any] = [
         EventsController,
@@ -197,6 +159,8 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
     document_problems(handlers)
     app = Litestar(
         route_handlers=[*handlers, explorer(), docs_assets()],
+        state=state,
+        dependencies=dependencies(state),
         lifespan=[lifespan],
         middleware=[
             RequestIds(),
@@ -205,7 +169,7 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
             ScopeCheck(),
         ],
         before_send=[stamp_response],
-        logging_config=None,  # the command line configures logging (service/logs.py)
+        logging_config=None,  # the command line configures logging (service/http/logs.py)
         plugins=[problem_details_plugin()],
         exception_handlers={Exception: unexpected_error},
         request_max_body_size=settings.max_body_bytes,

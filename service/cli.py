@@ -25,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     # The service logs at LEDGER_LOG_LEVEL; one-shot commands speak only when something is wrong.
-    from service.logs import configure
+    from service.http.logs import configure
 
     long_running = args.command in ("serve", "worker")
     configure(settings.log_level if long_running else "warning", settings.log_format)
@@ -127,7 +127,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         port=args.port or settings.port,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         http="httptools",
-        access_log=False,  # service/logs.py logs each request, with its id
+        access_log=False,  # service/http/logs.py logs each request, with its id
         log_config=None,  # uvicorn's own lines go through the same (JSON) handler
         log_level=settings.log_level,
         timeout_graceful_shutdown=30,
@@ -167,31 +167,18 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    from service.app import start_dispatcher, start_projector, stop_task
-    from service.database import create_pool, database_url
-    from service.notifications import Listener
+    from service.bootstrap import database, workers
     from service.webhooks.targets import SystemResolver
 
     async def run() -> None:
-        url = await asyncio.to_thread(database_url, settings)
-        pool = await create_pool(url, settings.pool_size, settings.request_timeout_seconds)
-        listener = Listener(url)
-        tasks = [
-            start_projector(pool, listener),
-            start_dispatcher(pool, listener, settings, SystemResolver()),
-        ]
-        listener.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await asyncio.wait(
-            [*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
-        )
-        for task in tasks:
-            await stop_task(task)
-        await listener.stop()
-        await pool.close()
+        async with database(settings) as db, workers(db, settings, SystemResolver()) as tasks:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            await asyncio.wait(
+                [*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
+            )
 
     asyncio.run(run())
     return 0
@@ -311,8 +298,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     from rich.text import Text
 
     from events.transfer import ImportLineError, ImportUnconfirmedError, import_lines
-    from events.writer import GroupCommitter
-    from service.database import connect, create_pool, database_url
+    from service.bootstrap import database, group_committer
 
     class Rate(ProgressColumn):
         """Events per second."""
@@ -329,34 +315,26 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
         return 2
 
     async def run() -> Any:
-        async with connect(settings):
-            pass  # the embedded server started, the schema up to date
-        url = await asyncio.to_thread(database_url, settings)
-        pool = await create_pool(url, 3, settings.request_timeout_seconds)
-        try:
-            committer = GroupCommitter(pool, answer_within=settings.request_timeout_seconds)
-            committer.start()
-            try:
-                with (
-                    Progress(
-                        TextColumn(f"importing {args.file.name}"),
-                        BarColumn(),
-                        TaskProgressColumn(),
-                        TextColumn("{task.completed:,}/{task.total:,} lines"),
-                        Rate(),
-                        TimeRemainingColumn(),
-                    ) as bar,
-                    args.file.open("rb") as lines,
-                ):
-                    task = bar.add_task("import", total=total)
-                    async with pool.acquire() as conn:
-                        return await import_lines(
-                            committer, conn, lines, lambda n: bar.advance(task, n)
-                        )
-            finally:
-                await committer.stop()
-        finally:
-            await pool.close()
+        async with (
+            database(settings, pool_size=3) as db,
+            group_committer(db.pool, settings) as committer,
+        ):
+            with (
+                Progress(
+                    TextColumn(f"importing {args.file.name}"),
+                    BarColumn(),
+                    TaskProgressColumn(),
+                    TextColumn("{task.completed:,}/{task.total:,} lines"),
+                    Rate(),
+                    TimeRemainingColumn(),
+                ) as bar,
+                args.file.open("rb") as lines,
+            ):
+                task = bar.add_task("import", total=total)
+                async with db.pool.acquire() as conn:
+                    return await import_lines(
+                        committer, conn, lines, lambda n: bar.advance(task, n)
+                    )
 
     started = time.monotonic()
     try:

@@ -29,8 +29,14 @@ import httpx
 import msgspec
 
 from events.records import Receipt
-from projections.company import DatedValuation
-from service.routes.queries import Company, CompanyPage, ExportRules, Portfolio, Valuations
+from service.schemas import (
+    Company,
+    CompanyPage,
+    DatedValuation,
+    ExportRules,
+    Portfolio,
+    Valuations,
+)
 
 T = TypeVar("T")
 DEFAULT_TOLERANCE_SECONDS = 300  # Standard Webhooks: refuse messages older or newer than this

@@ -11,13 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import asyncpg
-
-from events.migrate import migrate
 from events.transfer import ImportReport, import_lines
-from events.writer import GroupCommitter
-from service.database import create_pool
+from service.bootstrap import database, group_committer
 from service.keys import SCOPES, create_key
+from service.settings import Settings
 
 DATASET = Path(__file__).parent / "demo_data" / "zhipu-2023.jsonl"
 # Printed in the README so that its examples can be pasted as they are; only `serve --demo`
@@ -27,20 +24,13 @@ DEMO_TOKEN = "ldg_demo00000000_local-demo-token-never-use-it-elsewhere"  # noqa:
 
 async def load(url: str) -> ImportReport:
     """Migrate the database at ``url``, append the dataset and create the demo's key."""
-    conn = await asyncpg.connect(url)
-    try:
-        await migrate(conn)
+    settings = Settings(database_url=url)
+    async with (
+        database(settings, pool_size=3) as db,
+        group_committer(db.pool, settings) as committer,
+        db.pool.acquire() as conn,
+    ):
         if await conn.fetchval("SELECT count(*) FROM api_keys WHERE key_id = 'demo00000000'") == 0:
             await create_key(conn, "demo", list(SCOPES), token=DEMO_TOKEN)
-    finally:
-        await conn.close()
-    pool = await create_pool(url, 3)
-    committer = GroupCommitter(pool)
-    committer.start()
-    try:
-        async with pool.acquire() as reader:
-            with DATASET.open("rb") as lines:
-                return await import_lines(committer, reader, lines, batch_size=1)
-    finally:
-        await committer.stop()
-        await pool.close()
+        with DATASET.open("rb") as lines:
+            return await import_lines(committer, conn, lines, batch_size=1)

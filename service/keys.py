@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from events.store import Connection
 from service.notifications import Listener
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def parse_scopes(text: str) -> list[str]:
 
 
 async def create_key(
-    conn: asyncpg.Connection, name: str, scopes: list[str], token: str | None = None
+    conn: Connection, name: str, scopes: list[str], token: str | None = None
 ) -> tuple[str, str]:
     """Create a key; return its id and its token (the only time the token exists).
 

@@ -7,10 +7,17 @@ import uuid
 
 import asyncpg
 import msgspec
-from msgspec import Struct
 
 from events.chain import format_instant
 from events.store import Connection
+from service.schemas import (
+    Attempt,
+    CreatedWebhook,
+    Delivery,
+    ReplayQueued,
+    RotatedSecret,
+    WebhookEndpoint,
+)
 from service.webhooks.signing import new_secret
 
 WEBHOOKS_CHANNEL = "ledger_webhooks"  # wakes dispatchers when deliveries are queued by hand
@@ -21,80 +28,6 @@ ENDPOINT_COLUMNS = (
     " w.previous_secret_expires_at"
 )
 ENDPOINTS = "webhook_endpoints w JOIN webhook_cursors c USING (endpoint_id)"
-
-
-class WebhookEndpoint(Struct, frozen=True, kw_only=True):
-    """A registered endpoint, never with its secret.
-
-    ``queued_through_position`` is the last position of the log whose events have been turned
-    into deliveries for it; new subscriptions start at the head when they are created.
-    """
-
-    id: str
-    url: str
-    event_types: list[str] | None
-    description: str
-    status: str  # "enabled" or "disabled"
-    disabled_at: str | None
-    disabled_reason: str | None
-    created_at: str
-    queued_through_position: int
-    last_success_at: str | None
-    failing_since: str | None
-    previous_secret_expires_at: str | None
-
-
-class CreatedWebhook(WebhookEndpoint, frozen=True, kw_only=True):
-    """A new endpoint, with the secret shown this once."""
-
-    secret: str
-
-
-class RotatedSecret(Struct, frozen=True, kw_only=True):
-    """A new secret, shown once; the old one keeps signing until ``previous_secret_expires_at``."""
-
-    id: str
-    secret: str
-    previous_secret_expires_at: str | None
-
-
-class Attempt(Struct, frozen=True, kw_only=True):
-    """One attempt to deliver: when, how long, what came back."""
-
-    attempted_at: str
-    duration_ms: float
-    response_code: int | None
-    succeeded: bool
-    error: str | None
-
-
-class Delivery(Struct, frozen=True, kw_only=True):
-    """One event on its way to one endpoint, with every attempt made so far."""
-
-    id: int
-    event_id: uuid.UUID
-    position: int
-    replay: bool
-    status: str  # "pending", "succeeded" or "failed"
-    attempts: int
-    next_attempt_at: str | None
-    created_at: str
-    completed_at: str | None
-    attempt_log: list[Attempt]
-
-
-class ReplayQueued(Struct, frozen=True, kw_only=True):
-    """What a replay queued: every matching event after ``after_position`` up to ``through``.
-
-    A replay queues at most ``MAX_REPLAY`` events; ``complete`` is false when it stopped there,
-    and a replay after ``through_position`` continues it.
-    """
-
-    id: str
-    after_position: int
-    through_position: int
-    queued: int
-    complete: bool
 
 
 def _instant(value: dt.datetime | None) -> str | None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from service.settings import DEFAULT_RETRY_SCHEDULE, Settings, parse_duration, parse_schedule
-from service.webhooks.dispatcher import next_attempt_at, retry_after_seconds
+from service.webhooks.policy import next_attempt_at, retry_after_seconds
 from service.webhooks.signing import new_secret, secret_key, signature_header
 from service.webhooks.targets import TargetError, parse_url, refusal
 

@@ -5,62 +5,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
 
 import asyncpg
-from litestar import Request, Response, get
-from msgspec import Struct
+from litestar import Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from events import store
-from events.writer import GroupCommitter
 from projections import projector
-from service import metrics as m
-from service.webhooks import dispatcher
+from service.http import metrics as m
+from service.http.dependencies import Committer, Pool, Reads
+from service.schemas import Health, ProjectionHealth, WebhookHealth
+from service.webhooks.outbox import delivery_status
 
 log = logging.getLogger(__name__)
 
 
-class ProjectionHealth(Struct, frozen=True, kw_only=True):
-    """How far a projection has applied the log."""
-
-    position: int
-    lag: int
-    error: str | None = None
-
-
-class WebhookHealth(Struct, frozen=True, kw_only=True):
-    """How far webhook delivery has got: queued up to the slowest cursor, then sent."""
-
-    position: int
-    lag: int
-    pending_deliveries: int
-    failing_endpoints: int
-    disabled_endpoints: int
-
-
-class Health(Struct, frozen=True, kw_only=True):
-    """Whether the service can serve, and where the log's head is."""
-
-    status: str
-    database: str
-    head_position: int | None
-    projections: dict[str, ProjectionHealth]
-    webhooks: WebhookHealth | None
-    append_task: str
-    append_queue: int
-
-
 @get("/health")
-async def health(request: Request[Any, Any, Any]) -> Response[Health]:
+async def health(committer: Committer, pool: Pool) -> Response[Health]:
     """Report the database reachable or not, and the head position."""
-    committer: GroupCommitter = request.app.state.committer
     append_task = "running" if committer.alive else "stopped"
     try:
-        async with request.app.state.pool.acquire(timeout=2) as conn:
+        async with pool.acquire(timeout=2) as conn:
             position, _, _ = await store.head(conn)
             read_models = await projector.status(conn)
-            cursor, pending, failing, disabled = await dispatcher.status(conn)
+            cursor, pending, failing, disabled = await delivery_status(conn)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
         body = Health(
             status="unavailable",
@@ -101,7 +69,7 @@ _refreshing = asyncio.Lock()
 REFRESH_SECONDS = 1.0  # scrapes more often than this share one reading
 
 
-async def refresh_gauges(pool: asyncpg.Pool) -> None:
+async def refresh_gauges(pool: Pool) -> None:
     """Read the head, the projector's checkpoint and the dispatcher's state into the gauges."""
     async with _refreshing:
         if time.monotonic() - _refreshed["at"] < REFRESH_SECONDS:
@@ -110,11 +78,11 @@ async def refresh_gauges(pool: asyncpg.Pool) -> None:
         _refreshed["at"] = time.monotonic()
 
 
-async def _read_gauges(pool: asyncpg.Pool) -> None:
+async def _read_gauges(pool: Pool) -> None:
     async with pool.acquire(timeout=2) as conn:
         head, _, _ = await store.head(conn)
         models = await projector.status(conn)
-        cursor, pending, failing, disabled = await dispatcher.status(conn)
+        cursor, pending, failing, disabled = await delivery_status(conn)
     m.HEAD.set(head)
     m.PROJECTOR_LAG.set(head - models.position)
     m.DISPATCHER_LAG.set(0 if cursor is None else head - cursor)
@@ -124,13 +92,13 @@ async def _read_gauges(pool: asyncpg.Pool) -> None:
 
 
 @get("/metrics", include_in_schema=False)
-async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+async def metrics(reads: Reads) -> Response[bytes]:
     """Every metric in Prometheus' text format (public, like /health), gauges read just now."""
     try:
-        await refresh_gauges(request.app.state.pool)
+        await refresh_gauges(reads.pool)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         log.warning("metrics without fresh gauges: %s", exc)
-    streams = request.app.state.streams
+    streams = reads.streams
     m.STREAM_CACHE_EVENTS.set(streams.events)
     m.STREAM_CACHE_STREAMS.set(len(streams))
     return Response(generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})

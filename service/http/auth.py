@@ -19,9 +19,9 @@ from litestar.types import (
     Send,
 )
 
+from service.http.limits import RateLimiter, too_many
+from service.http.problems import problem
 from service.keys import PREFIX, KeyCache
-from service.limits import RateLimiter, too_many
-from service.problems import problem
 
 SCOPE_OPT = "scope"
 # The OpenAPI security requirement of every operation that needs a token.

@@ -9,42 +9,21 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter, QueryParameter
-from msgspec import Struct
 
 from events import store
 from events.decoding import decode_append_body
 from events.errors import LedgerError
 from events.records import Receipt, RecordedEvent, prepare
 from events.vocabulary import EVENT_TYPES, STREAM_PATTERN
-from events.writer import GroupCommitter
-from service import metrics
-from service.auth import BEARER, SCOPE_OPT
-from service.openapi import AppendOperation
-from service.problems import problem
+from service.http import metrics
+from service.http.auth import BEARER, SCOPE_OPT
+from service.http.dependencies import Committer, Pool
+from service.http.openapi import AppendOperation
+from service.http.problems import problem
+from service.schemas import BatchReceipts, EventPage, StreamPage
 
 MAX_POSITION = 2**63 - 1  # bigint
 MAX_VERSION = 2**31 - 1  # integer
-
-
-class BatchReceipts(Struct, frozen=True):
-    """Receipts of a batch, in the order its events were given."""
-
-    receipts: list[Receipt]
-
-
-class EventPage(Struct, frozen=True):
-    """A page of events in position order; ``next_after`` continues it, or is null at the end."""
-
-    events: list[RecordedEvent]
-    next_after: int | None
-
-
-class StreamPage(Struct, frozen=True):
-    """A page of one stream's events; ``next_after_version`` continues it, or is null."""
-
-    stream: str
-    events: list[RecordedEvent]
-    next_after_version: int | None
 
 
 class EventsController(Controller):
@@ -65,9 +44,10 @@ class EventsController(Controller):
             )
         },
     )
-    async def append(self, request: Request[Any, Any, Any]) -> Response[Receipt | BatchReceipts]:
+    async def append(
+        self, request: Request[Any, Any, Any], committer: Committer
+    ) -> Response[Receipt | BatchReceipts]:
         """Append one envelope, or ``{"events": [...]}`` atomically; answer with receipts."""
-        committer: GroupCommitter = request.app.state.committer
         started = time.perf_counter()
         try:
             envelopes, is_batch = decode_append_body(await request.body())
@@ -90,7 +70,7 @@ class EventsController(Controller):
     @get("/events", opt={SCOPE_OPT: "events:read"})
     async def read(
         self,
-        request: Request[Any, Any, Any],
+        pool: Pool,
         after: Annotated[
             int, QueryParameter(ge=0, le=MAX_POSITION, description="position to read after")
         ] = 0,
@@ -105,16 +85,16 @@ class EventsController(Controller):
     ) -> EventPage:
         """Return events after a position, in position order, optionally filtered."""
         types = _event_types(type_)
-        async with request.app.state.pool.acquire() as conn:
+        async with pool.acquire() as conn:
             events = await store.read_after(conn, after, limit, types, stream)
         return EventPage(events, events[-1].position if len(events) == limit else None)
 
     @get("/events/{event_id:uuid}", opt={SCOPE_OPT: "events:read"})
     async def show(
-        self, request: Request[Any, Any, Any], event_id: Annotated[uuid.UUID, PathParameter()]
+        self, pool: Pool, event_id: Annotated[uuid.UUID, PathParameter()]
     ) -> RecordedEvent:
         """Return one event."""
-        async with request.app.state.pool.acquire() as conn:
+        async with pool.acquire() as conn:
             event = await store.get_event(conn, event_id)
         if event is None:
             raise problem(404, f"no event {event_id} is in the ledger")
@@ -123,13 +103,13 @@ class EventsController(Controller):
     @get("/streams/{stream:str}/events", opt={SCOPE_OPT: "events:read"})
     async def read_stream(
         self,
-        request: Request[Any, Any, Any],
+        pool: Pool,
         stream: Annotated[str, PathParameter(pattern=STREAM_PATTERN)],
         after_version: Annotated[int, QueryParameter(ge=0, le=MAX_VERSION)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 1000,
     ) -> StreamPage:
         """Return one stream's events in stream order."""
-        async with request.app.state.pool.acquire() as conn:
+        async with pool.acquire() as conn:
             events = await store.read_stream(conn, stream, after_version, limit)
         last = events[-1].stream_version if len(events) == limit else None
         return StreamPage(stream, events, last)

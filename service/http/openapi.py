@@ -76,7 +76,7 @@ def json_body(body_type: Any, description: str, required: bool = True) -> type[O
     return BodyOperation
 
 
-DEMO_DATASET = Path(__file__).parent / "demo_data" / "zhipu-2023.jsonl"
+DEMO_DATASET = Path(__file__).parent.parent / "demo_data" / "zhipu-2023.jsonl"
 RETRACTION_EXAMPLE = {
     "event_id": "0f7d3c52-9a41-4f6e-b0c8-2d5e7a1b9c34",
     "type": "event_retracted",

@@ -17,7 +17,7 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from service.problems import problem
+from service.http.problems import problem
 
 ALWAYS_ANSWERED = ("/health", "/metrics")
 

@@ -1,0 +1,118 @@
+"""The wiring every entry point shares: the database, the group committer, the workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+
+from events.migrate import migrate
+from events.writer import GroupCommitter
+from projections import projector
+from service.database import create_pool, database_url
+from service.notifications import APPENDED_CHANNEL, Listener
+from service.settings import Settings
+from service.webhooks.dispatcher import Dispatcher
+from service.webhooks.registry import WEBHOOKS_CHANNEL
+from service.webhooks.targets import Resolver
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Database:
+    """Where the database is, and a pool of connections to it."""
+
+    url: str
+    pool: asyncpg.Pool
+
+
+@asynccontextmanager
+async def database(settings: Settings, *, pool_size: int | None = None) -> AsyncIterator[Database]:
+    """Find the database (starting the embedded one if need be), migrate it, open a pool."""
+    url = await asyncio.to_thread(database_url, settings)
+    conn = await asyncpg.connect(url)
+    try:
+        applied = await migrate(conn)
+    finally:
+        await conn.close()
+    if applied:
+        log.info("applied migrations: %s", ", ".join(applied))
+    pool = await create_pool(url, pool_size or settings.pool_size, settings.request_timeout_seconds)
+    try:
+        yield Database(url, pool)
+    finally:
+        await pool.close()
+
+
+@asynccontextmanager
+async def group_committer(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[GroupCommitter]:
+    """Run the append task; on the way out, commit and answer every queued append."""
+    committer = GroupCommitter(
+        pool,
+        max_queue=settings.append_queue_limit,
+        answer_within=settings.request_timeout_seconds,
+    )
+    committer.start()
+    try:
+        yield committer
+    finally:
+        await committer.stop()
+
+
+@asynccontextmanager
+async def workers(
+    db: Database,
+    settings: Settings,
+    resolver: Resolver,
+    subscribers: Iterable[Callable[[Listener], None]] = (),
+) -> AsyncIterator[list[asyncio.Task[None]]]:
+    """Run the projector and a webhook dispatcher, woken by the log's notifications.
+
+    ``subscribers`` subscribe to the listener too, before it starts listening.
+    """
+    listener = Listener(db.url)
+    for subscribe in subscribers:
+        subscribe(listener)
+    tasks = [
+        start_projector(db.pool, listener),
+        start_dispatcher(db.pool, listener, settings, resolver),
+    ]
+    listener.start()
+    try:
+        yield tasks
+    finally:
+        for task in tasks:
+            await stop_task(task)
+        await listener.stop()
+
+
+def start_projector(pool: asyncpg.Pool, listener: Listener) -> asyncio.Task[None]:
+    """Run the projector in the background, woken by every append's NOTIFY."""
+    wake = asyncio.Event()
+    listener.subscribe(APPENDED_CHANNEL, lambda _: wake.set())
+    listener.on_connect(wake.set)  # notifications may have been missed: look now
+    return asyncio.create_task(projector.run(pool, wake), name="ledger-projector")
+
+
+def start_dispatcher(
+    pool: asyncpg.Pool, listener: Listener, settings: Settings, resolver: Resolver
+) -> asyncio.Task[None]:
+    """Run a webhook dispatcher in the background, woken by appends and by queued resends."""
+    dispatcher = Dispatcher(pool, settings, resolver)
+    listener.subscribe(APPENDED_CHANNEL, lambda _: dispatcher.wake())
+    listener.subscribe(WEBHOOKS_CHANNEL, lambda _: dispatcher.wake())
+    listener.on_connect(dispatcher.wake)
+    return asyncio.create_task(dispatcher.run(), name="ledger-webhooks")
+
+
+async def stop_task(task: asyncio.Task[None]) -> None:
+    """Cancel a background task and wait for it to end."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task

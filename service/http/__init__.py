@@ -1,0 +1,1 @@
+"""The HTTP edge: routes, authentication, limits, logs, metrics and problem details."""

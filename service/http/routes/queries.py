@@ -1,0 +1,205 @@
+"""Point-in-time queries: companies, valuations, portfolios and export rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, get
+from litestar.params import PathParameter, QueryParameter
+
+from events.chain import format_instant
+from events.codes import country_codes
+from events.vocabulary import SLUG_PATTERN
+from service import queries
+from service.http.auth import BEARER, SCOPE_OPT
+from service.http.dependencies import Reads
+from service.http.problems import problem
+from service.schemas import (
+    Company,
+    CompanyPage,
+    CompanySummary,
+    ExportRules,
+    Holding,
+    Portfolio,
+    Valuations,
+)
+
+Slug = Annotated[str, PathParameter(pattern=SLUG_PATTERN)]
+# Parsed by service/queries.py (for messages that say what is wrong); typed for the document.
+AsOf = Annotated[
+    str | None,
+    QueryParameter(
+        description="a date: facts effective on or before it (default today, UTC)",
+        schema_extra={"format": "date"},
+    ),
+]
+KnownAt = Annotated[
+    str | None,
+    QueryParameter(
+        description="an RFC 3339 instant with an offset: events recorded by then (default now)",
+        schema_extra={"format": "date-time"},
+    ),
+]
+MinPosition = Annotated[
+    int | None,
+    QueryParameter(ge=0, le=2**63 - 1, description="wait until the ledger has reached it"),
+]
+
+
+def _instant(value: dt.datetime) -> str:
+    return format_instant(value)
+
+
+def _moment(as_of: str | None, known_at: str | None) -> tuple[dt.date, dt.datetime]:
+    """Parse the day the facts are effective on and the instant they were known by."""
+    return queries.parse_as_of(as_of), queries.parse_known_at(known_at)
+
+
+class QueriesController(Controller):
+    """The point-in-time read side."""
+
+    security = BEARER
+
+    opt = {SCOPE_OPT: "events:read"}  # noqa: RUF012 (Litestar's own attribute)
+
+    @get("/companies/{company_id:str}")
+    async def company(
+        self,
+        reads: Reads,
+        company_id: Slug,
+        as_of: AsOf = None,
+        known_at: KnownAt = None,
+        min_position: MinPosition = None,
+    ) -> Company:
+        """Return a company's state on ``as_of`` as the ledger knew it at ``known_at``."""
+        day, instant = _moment(as_of, known_at)
+        state, seen = await reads.answer(
+            min_position,
+            lambda conn: queries.company(
+                conn, reads.streams, reads.rules, company_id, day, instant
+            ),
+        )
+        if state is None:
+            raise problem(404, f"the ledger holds no fact about {company_id!r} by {day}")
+        fields = msgspec.structs.asdict(state)
+        return Company(
+            **fields, as_of=day, known_at=_instant(seen.known_at), position=seen.position
+        )
+
+    @get("/companies/{company_id:str}/valuations")
+    async def valuations(
+        self,
+        reads: Reads,
+        company_id: Slug,
+        known_at: KnownAt = None,
+        as_of: AsOf = None,
+        min_position: MinPosition = None,
+    ) -> Valuations:
+        """Return every valuation of a company, in effective-date order."""
+        instant = queries.parse_known_at(known_at)
+        day = queries.parse_as_of(as_of) if as_of is not None else None
+        found, seen = await reads.answer(
+            min_position,
+            lambda conn: queries.company_valuations(conn, reads.streams, company_id, instant, day),
+        )
+        if found is None:
+            raise problem(404, f"the ledger holds no fact about {company_id!r}")
+        return Valuations(
+            company_id=company_id,
+            valuations=found,
+            as_of=day,
+            known_at=_instant(seen.known_at),
+            position=seen.position,
+        )
+
+    @get("/companies")
+    async def companies(
+        self,
+        reads: Reads,
+        as_of: AsOf = None,
+        known_at: KnownAt = None,
+        after: Annotated[str | None, QueryParameter(pattern=SLUG_PATTERN)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        min_position: MinPosition = None,
+    ) -> CompanyPage:
+        """Return companies known on ``as_of`` in id order, with their latest valuation."""
+        day, instant = _moment(as_of, known_at)
+        found, seen, last = await reads.answer(
+            min_position,
+            lambda conn: queries.companies(
+                conn, reads.streams, reads.rules, day, instant, after, limit
+            ),
+            read_models=True,
+        )
+        summaries = [
+            CompanySummary(
+                company_id=s.company_id,
+                name=s.name,
+                jurisdiction=s.jurisdiction,
+                valuation=s.valuation,
+            )
+            for s in found
+        ]
+        return CompanyPage(
+            companies=summaries,
+            next_after=last,
+            as_of=day,
+            known_at=_instant(seen.known_at),
+            position=seen.position,
+        )
+
+    @get("/investors/{investor_id:str}/portfolio")
+    async def portfolio(
+        self,
+        reads: Reads,
+        investor_id: Slug,
+        as_of: AsOf = None,
+        known_at: KnownAt = None,
+        min_position: MinPosition = None,
+    ) -> Portfolio:
+        """Return the companies an investor took part in, with the rounds."""
+        day, instant = _moment(as_of, known_at)
+        holdings, seen = await reads.answer(
+            min_position,
+            lambda conn: queries.portfolio(conn, reads.streams, investor_id, day, instant),
+            read_models=True,
+        )
+        if holdings is None:
+            raise problem(404, f"no round in the ledger names the investor {investor_id!r}")
+        return Portfolio(
+            investor_id=investor_id,
+            companies=[Holding(c, r) for c, r in holdings],
+            as_of=day,
+            known_at=_instant(seen.known_at),
+            position=seen.position,
+        )
+
+    @get("/export-rules")
+    async def export_rules(
+        self,
+        reads: Reads,
+        as_of: AsOf = None,
+        known_at: KnownAt = None,
+        target_jurisdiction: Annotated[
+            str | None,
+            QueryParameter(
+                pattern=r"^[A-Z]{2}$",
+                description="ISO 3166-1 alpha-2",
+                schema_extra={"enum": sorted(country_codes())},
+            ),
+        ] = None,
+        min_position: MinPosition = None,
+    ) -> ExportRules:
+        """Return the export rules in force on ``as_of`` as known at ``known_at``."""
+        day, instant = _moment(as_of, known_at)
+        rules, seen = await reads.answer(
+            min_position,
+            lambda conn: queries.export_rules(
+                conn, reads.streams, reads.rules, day, instant, target_jurisdiction
+            ),
+        )
+        return ExportRules(
+            rules=rules, as_of=day, known_at=_instant(seen.known_at), position=seen.position
+        )

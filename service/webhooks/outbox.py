@@ -1,0 +1,216 @@
+"""The delivery outbox's SQL: fan-out of events into deliveries, their leases, their outcomes."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import asyncpg
+import msgspec
+
+from events import store
+from service.schemas import WebhookMessage
+from service.webhooks.signing import secret_key
+
+FAN_OUT_ENDPOINTS = 50  # cursors moved per statement
+FAN_OUT_SPAN = 2000  # positions an endpoint's cursor moves per statement
+
+_EVENT_COLUMNS = ", ".join(f"e.{c.strip()}" for c in store.EVENT_COLUMNS.split(","))
+
+FAN_OUT = """
+WITH head AS (SELECT position FROM ledger_head),
+due AS (
+    SELECT c.endpoint_id, c.after_position, w.event_types,
+           LEAST((SELECT position FROM head), c.after_position + $2) AS through
+    FROM webhook_cursors c JOIN webhook_endpoints w USING (endpoint_id)
+    WHERE w.disabled_at IS NULL AND c.after_position < (SELECT position FROM head)
+    ORDER BY c.after_position
+    LIMIT $1
+    FOR UPDATE OF c SKIP LOCKED
+), moved AS (
+    UPDATE webhook_cursors c SET after_position = due.through
+    FROM due WHERE c.endpoint_id = due.endpoint_id
+    RETURNING c.endpoint_id
+), queued AS (
+    INSERT INTO webhook_deliveries (endpoint_id, position, event_id)
+    SELECT due.endpoint_id, e.position, e.event_id
+    FROM due JOIN events e
+      ON e.position > due.after_position AND e.position <= due.through
+     AND (due.event_types IS NULL OR e.type = ANY(due.event_types))
+    ORDER BY e.position
+    ON CONFLICT (endpoint_id, position) WHERE NOT replay DO NOTHING
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM moved) AS endpoints, (SELECT count(*) FROM queued) AS deliveries,
+       (SELECT count(*) FROM due WHERE through < (SELECT position FROM head)) AS behind
+"""
+
+CLAIM = f"""
+WITH due AS (
+    SELECT d.delivery_id
+    FROM webhook_deliveries d JOIN webhook_endpoints w USING (endpoint_id)
+    WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND w.disabled_at IS NULL
+    ORDER BY d.next_attempt_at
+    LIMIT $1
+    FOR NO KEY UPDATE OF d SKIP LOCKED
+), claimed AS (
+    UPDATE webhook_deliveries d
+    SET attempts = d.attempts + 1, next_attempt_at = now() + $2::interval
+    FROM due WHERE d.delivery_id = due.delivery_id
+    RETURNING d.delivery_id, d.endpoint_id, d.position, d.attempts, d.series_start
+)
+SELECT c.delivery_id, c.attempts, c.series_start, w.url, w.secret,
+       CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret END
+           AS previous_secret,
+       {_EVENT_COLUMNS}
+FROM claimed c
+JOIN webhook_endpoints w USING (endpoint_id)
+JOIN events e ON e.position = c.position
+"""
+
+RECORD = """
+WITH r AS (
+    SELECT * FROM unnest($1::bigint[], $2::int[], $3::bool[], $4::int[], $5::text[],
+                         $6::timestamptz[], $7::float8[], $8::timestamptz[])
+        AS r(delivery_id, attempt, succeeded, response_code, error, attempted_at, duration_ms,
+             next_at)
+), logged AS (
+    INSERT INTO webhook_attempts
+        (delivery_id, attempted_at, duration_ms, response_code, succeeded, error)
+    SELECT r.delivery_id, r.attempted_at, r.duration_ms, r.response_code, r.succeeded, r.error
+    FROM r JOIN webhook_deliveries d USING (delivery_id)
+), settled AS (
+    UPDATE webhook_deliveries d SET
+        status = CASE WHEN r.succeeded THEN 'succeeded'
+                      WHEN r.next_at IS NULL THEN 'failed'
+                      ELSE 'pending' END,
+        next_attempt_at = COALESCE(r.next_at, d.next_attempt_at),
+        completed_at = CASE WHEN r.succeeded OR r.next_at IS NULL THEN now() END
+    FROM r
+    WHERE d.delivery_id = r.delivery_id AND d.attempts = r.attempt AND d.status = 'pending'
+    RETURNING d.endpoint_id, r.succeeded, r.response_code
+), per_endpoint AS (
+    SELECT endpoint_id, bool_or(succeeded) AS any_ok,
+           bool_or(response_code IS NOT DISTINCT FROM 410) AS gone
+    FROM settled GROUP BY endpoint_id
+)
+UPDATE webhook_endpoints w SET
+    last_success_at = CASE WHEN p.any_ok THEN now() ELSE w.last_success_at END,
+    failing_since = CASE WHEN p.any_ok THEN NULL ELSE COALESCE(w.failing_since, now()) END,
+    disabled_at = CASE
+        WHEN w.disabled_at IS NOT NULL THEN w.disabled_at
+        WHEN p.gone THEN now()
+        WHEN NOT p.any_ok AND w.failing_since < now() - $9::interval THEN now()
+    END,
+    disabled_reason = CASE
+        WHEN w.disabled_at IS NOT NULL THEN w.disabled_reason
+        WHEN p.gone THEN 'the endpoint answered 410 Gone'
+        WHEN NOT p.any_ok AND w.failing_since < now() - $9::interval
+            THEN 'no successful delivery since ' || w.failing_since::text
+    END
+FROM per_endpoint p
+WHERE w.endpoint_id = p.endpoint_id
+  -- only when something changes (last_success_at is kept to the second), so that a busy
+  -- endpoint's row is not rewritten by every batch
+  AND ((p.any_ok AND (w.failing_since IS NOT NULL OR w.last_success_at IS NULL
+                      OR w.last_success_at < now() - interval '1 second'))
+       OR (NOT p.any_ok AND w.failing_since IS NULL)
+       OR (w.disabled_at IS NULL
+           AND (p.gone OR (NOT p.any_ok AND w.failing_since < now() - $9::interval))))
+"""
+
+
+class Claimed(msgspec.Struct, frozen=True):
+    """A leased delivery, ready to send.
+
+    ``attempt`` counts every attempt ever started (it identifies this one when its outcome is
+    recorded); ``in_series`` counts those since the delivery was last (re)sent, for the
+    retry schedule.
+    """
+
+    delivery_id: int
+    attempt: int
+    in_series: int
+    url: str
+    keys: list[bytes]
+    message_id: str
+    body: bytes
+
+
+class DeliveryOutcome(msgspec.Struct, frozen=True):
+    """What one attempt came to."""
+
+    delivery_id: int
+    attempt: int
+    succeeded: bool
+    response_code: int | None
+    error: str | None
+    attempted_at: dt.datetime
+    duration_ms: float
+    next_at: dt.datetime | None
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def claimed_from(row: asyncpg.Record) -> Claimed:
+    """Build the message of a claimed row; its bytes are the same on every attempt."""
+    event = store.to_recorded(row)
+    keys = [secret_key(row["secret"])]
+    if row["previous_secret"] is not None:
+        keys.append(secret_key(row["previous_secret"]))
+    body = _encoder.encode(WebhookMessage(event.type, event.recorded_at, event))
+    return Claimed(
+        row["delivery_id"],
+        row["attempts"],
+        row["attempts"] - row["series_start"],
+        row["url"],
+        keys,
+        str(event.event_id),
+        body,
+    )
+
+
+async def fan_out(conn: store.Connection) -> asyncpg.Record:
+    """Queue the deliveries of the events after some endpoints' cursors, and move the cursors."""
+    fanned = await conn.fetchrow(FAN_OUT, FAN_OUT_ENDPOINTS, FAN_OUT_SPAN)
+    assert fanned is not None
+    return fanned
+
+
+async def claim(conn: store.Connection, limit: int, lease: dt.timedelta) -> list[asyncpg.Record]:
+    """Lease up to ``limit`` due deliveries until ``lease`` from now, with what to send."""
+    return await conn.fetch(CLAIM, limit, lease)
+
+
+async def record_outcomes(
+    conn: store.Connection, batch: list[DeliveryOutcome], disable_after: dt.timedelta
+) -> None:
+    """Write outcomes: the attempts, the deliveries' next steps, the endpoints' health."""
+    await conn.execute(
+        RECORD,
+        [o.delivery_id for o in batch],
+        [o.attempt for o in batch],
+        [o.succeeded for o in batch],
+        [o.response_code for o in batch],
+        [o.error for o in batch],
+        [o.attempted_at for o in batch],
+        [o.duration_ms for o in batch],
+        [o.next_at for o in batch],
+        disable_after,
+    )
+
+
+async def delivery_status(conn: store.Connection) -> tuple[int | None, int, int, int]:
+    """Return the slowest enabled cursor, pending deliveries, failing and disabled endpoints."""
+    row = await conn.fetchrow(
+        """SELECT
+             (SELECT min(c.after_position) FROM webhook_cursors c
+                JOIN webhook_endpoints w USING (endpoint_id) WHERE w.disabled_at IS NULL)
+                AS cursor,
+             (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending') AS pending,
+             (SELECT count(*) FROM webhook_endpoints
+                WHERE disabled_at IS NULL AND failing_since IS NOT NULL) AS failing,
+             (SELECT count(*) FROM webhook_endpoints WHERE disabled_at IS NOT NULL) AS disabled"""
+    )
+    assert row is not None
+    return row["cursor"], row["pending"], row["failing"], row["disabled"]
