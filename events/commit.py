@@ -37,8 +37,8 @@ from collections.abc import Iterable
 
 import asyncpg
 
+from events.log import EVENT_COLUMNS, Connection, known_event
 from events.planning import GroupState, KnownEvent, after
-from events.store import EVENT_COLUMNS, Connection, known_event
 
 # The events named by id are joined through unnest so that the plan is an index lookup per id
 # even before the table has statistics; a stream's version is a backward scan of the

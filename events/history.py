@@ -7,7 +7,7 @@ import uuid
 
 from msgspec import Struct
 
-from events.store import Connection
+from events.log import Connection
 
 RULE_STREAMS = "export-rule:%"
 

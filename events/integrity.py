@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from msgspec import Struct
 
 from events.chain import GENESIS, chain, event_bytes
-from events.store import Connection
+from events.log import Connection
 
 
 class VerifyReport(Struct, frozen=True, kw_only=True):

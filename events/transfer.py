@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from events import store
+from events import log as store
 from events.chain import GENESIS, chain, event_bytes, format_instant
 from events.decoding import decode_append_body
 from events.errors import ConflictError, FieldError, LedgerError, StoreUnavailableError

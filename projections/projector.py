@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from events.store import Connection
+from events.log import Connection
 from projections.read_models import Changes, changes
 
 log = logging.getLogger(__name__)

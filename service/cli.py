@@ -387,7 +387,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
 def _export(settings: Settings, args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from events import store
+    from events import log as store
     from events.transfer import export_lines
     from service.database import connect
 

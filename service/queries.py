@@ -11,7 +11,7 @@ from typing import Annotated
 import msgspec
 
 from events.history import read_rules
-from events.store import Connection
+from events.log import Connection
 from projections import lookups, projector
 from projections.company import CompanyState, DatedValuation, fold_company, valuations_in_order
 from projections.rules import RuleState, rules_in_force

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from events.store import Connection
+from events.log import Connection
 from projections.timeline import (
     LoggedEvent,
     Timeline,

@@ -11,7 +11,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter, QueryParameter
 from msgspec import Struct
 
-from events import store
+from events import log as store
 from events.decoding import decode_append_body
 from events.errors import LedgerError
 from events.records import Receipt, RecordedEvent, prepare

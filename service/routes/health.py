@@ -12,7 +12,7 @@ from litestar import Request, Response, get
 from msgspec import Struct
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from events import store
+from events import log as store
 from events.writer import GroupCommitter
 from projections import projector
 from service import metrics as m

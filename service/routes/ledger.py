@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Controller, Request, get
 from msgspec import Struct
 
-from events import store
+from events import log as store
 from events.integrity import VerifyReport, verify_store
 from service.auth import BEARER, SCOPE_OPT
 

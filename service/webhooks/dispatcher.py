@@ -36,7 +36,7 @@ import httpcore
 import httpx
 import msgspec
 
-from events import store
+from events import log as store
 from events.records import RecordedEvent
 from service import metrics
 from service.settings import Settings

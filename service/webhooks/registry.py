@@ -10,7 +10,7 @@ import msgspec
 from msgspec import Struct
 
 from events.chain import format_instant
-from events.store import Connection
+from events.log import Connection
 from service.webhooks.signing import new_secret
 
 WEBHOOKS_CHANNEL = "ledger_webhooks"  # wakes dispatchers when deliveries are queued by hand
