@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -23,22 +23,22 @@ from litestar.static_files import create_static_files_router
 from events.migrate import migrate
 from events.writer import GroupCommitter
 from projections import projector
+from projections.answers import RuleCache
+from projections.stream_cache import StreamCache
 from service.auth import ScopeCheck, allowed_methods
 from service.database import create_pool, database_url
 from service.keys import KeyCache
 from service.limits import InFlight, RateLimiter
 from service.logs import RequestIds, stamp_response
-from service.metrics import request_metrics
+from service.metrics import STREAM_READS, request_metrics
 from service.notifications import APPENDED_CHANNEL, Listener
 from service.problems import PROBLEM_RESPONSES, problem_details_plugin, unexpected_error
-from service.queries import RuleCache
 from service.routes.events import EventsController
 from service.routes.health import health, metrics
 from service.routes.ledger import LedgerController
 from service.routes.queries import QueriesController
 from service.routes.webhooks import WebhooksController
 from service.settings import Settings
-from service.streams import StreamCache
 from service.webhooks.dispatcher import Dispatcher
 from service.webhooks.registry import WEBHOOKS_CHANNEL
 from service.webhooks.targets import Resolver, SystemResolver
@@ -64,6 +64,16 @@ def start_dispatcher(
     listener.subscribe(WEBHOOKS_CHANNEL, lambda _: dispatcher.wake())
     listener.on_connect(dispatcher.wake)
     return asyncio.create_task(dispatcher.run(), name="ledger-webhooks")
+
+
+def count_stream_reads() -> Callable[[bool], None]:
+    """Return what the stream cache calls on each read: found held (perhaps extended), or not."""
+    hits, misses = STREAM_READS.labels(result="hit"), STREAM_READS.labels(result="miss")
+
+    def count(held: bool) -> None:
+        (hits if held else misses).inc()
+
+    return count
 
 
 async def stop_task(task: asyncio.Task[None]) -> None:
@@ -167,7 +177,7 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
             settings=settings,
             verify_lock=asyncio.Lock(),
             rules=RuleCache(),
-            streams=StreamCache(settings.stream_cache_events),
+            streams=StreamCache(settings.stream_cache_events, count_stream_reads()),
             resolver=resolver,
         )
         # Everything built so far lives as long as the process: keep the collector off it, so

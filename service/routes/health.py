@@ -12,7 +12,7 @@ from litestar import Request, Response, get
 from msgspec import Struct
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from events import log as store
+from events.log import head_position
 from events.writer import GroupCommitter
 from projections import projector
 from service import metrics as m
@@ -58,7 +58,7 @@ async def health(request: Request[Any, Any, Any]) -> Response[Health]:
     append_task = "running" if committer.alive else "stopped"
     try:
         async with request.app.state.pool.acquire(timeout=2) as conn:
-            position, _, _ = await store.head(conn)
+            position = await head_position(conn)
             read_models = await projector.status(conn)
             cursor, pending, failing, disabled = await dispatcher.status(conn)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
@@ -112,7 +112,7 @@ async def refresh_gauges(pool: asyncpg.Pool) -> None:
 
 async def _read_gauges(pool: asyncpg.Pool) -> None:
     async with pool.acquire(timeout=2) as conn:
-        head, _, _ = await store.head(conn)
+        head = await head_position(conn)
         models = await projector.status(conn)
         cursor, pending, failing, disabled = await dispatcher.status(conn)
     m.HEAD.set(head)

@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Controller, Request, get
 from msgspec import Struct
 
-from events import log as store
+from events import log
 from events.integrity import VerifyReport, verify_store
 from service.auth import BEARER, SCOPE_OPT
 
@@ -34,7 +34,7 @@ class LedgerController(Controller):
         from events.chain import format_instant
 
         async with request.app.state.pool.acquire() as conn:
-            position, digest, recorded_at = await store.head(conn)
+            position, digest, recorded_at = await log.head(conn)
         return Digest(position, digest.hex(), format_instant(recorded_at) if position else None)
 
     @get("/verify")

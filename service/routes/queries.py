@@ -14,17 +14,17 @@ from msgspec import Struct
 
 from events.chain import format_instant
 from events.codes import country_codes
-from events.history import head_position
+from events.log import head_position
 from events.vocabulary import SLUG_PATTERN
+from projections import answers as queries
 from projections import projector
 from projections.company import CompanyState, DatedValuation
 from projections.rules import RuleState
-from service import queries
 from service.auth import BEARER, SCOPE_OPT
 from service.problems import problem
 
 Slug = Annotated[str, PathParameter(pattern=SLUG_PATTERN)]
-# Parsed by service/queries.py (for messages that say what is wrong); typed for the document.
+# Parsed by projections/answers.py (for messages that say what is wrong); typed for the document.
 AsOf = Annotated[
     str | None,
     QueryParameter(

@@ -36,7 +36,7 @@ import httpcore
 import httpx
 import msgspec
 
-from events import log as store
+from events.log import EVENT_COLUMNS, HEAD_POSITION, Connection, to_recorded
 from events.records import RecordedEvent
 from service import metrics
 from service.settings import Settings
@@ -56,10 +56,13 @@ IDLE_CLIENT_SECONDS = 300.0
 MAX_RECORD_TRIES = 5  # a batch of outcomes the database keeps refusing is then logged and dropped
 DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
-_EVENT_COLUMNS = ", ".join(f"e.{c.strip()}" for c in store.EVENT_COLUMNS.split(","))
+_EVENT_COLUMNS = ", ".join(f"e.{c.strip()}" for c in EVENT_COLUMNS.split(","))
 
-FAN_OUT = """
-WITH head AS (SELECT position FROM ledger_head),
+# One statement, reading the log where it writes deliveries, so that the cursor moves in the same
+# transaction and snapshot as the deliveries it implies (never skipped, never twice): it cannot
+# become a call into events/log.py. The head it stops at is the log's own expression.
+FAN_OUT = f"""
+WITH head AS ({HEAD_POSITION}),
 due AS (
     SELECT c.endpoint_id, c.after_position, w.event_types,
            LEAST((SELECT position FROM head), c.after_position + $2) AS through
@@ -204,7 +207,7 @@ _encoder = msgspec.json.Encoder()
 
 def claimed_from(row: asyncpg.Record) -> Claimed:
     """Build the message of a claimed row; its bytes are the same on every attempt."""
-    event = store.to_recorded(row)
+    event = to_recorded(row)
     keys = [secret_key(row["secret"])]
     if row["previous_secret"] is not None:
         keys.append(secret_key(row["previous_secret"]))
@@ -600,9 +603,7 @@ class Dispatcher:
             raise
 
 
-async def _record(
-    conn: store.Connection, batch: list[Outcome], disable_after: dt.timedelta
-) -> None:
+async def _record(conn: Connection, batch: list[Outcome], disable_after: dt.timedelta) -> None:
     await conn.execute(
         RECORD,
         [o.delivery_id for o in batch],
@@ -622,7 +623,7 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-async def status(conn: store.Connection) -> tuple[int | None, int, int, int]:
+async def status(conn: Connection) -> tuple[int | None, int, int, int]:
     """Return the slowest enabled cursor, pending deliveries, failing and disabled endpoints."""
     row = await conn.fetchrow(
         """SELECT

@@ -10,7 +10,7 @@ import msgspec
 from msgspec import Struct
 
 from events.chain import format_instant
-from events.log import Connection
+from events.log import HEAD_POSITION, Connection
 from service.webhooks.signing import new_secret
 
 WEBHOOKS_CHANNEL = "ledger_webhooks"  # wakes dispatchers when deliveries are queued by hand
@@ -131,7 +131,7 @@ async def create_endpoint(
                 RETURNING *
             ), c AS (
                 INSERT INTO webhook_cursors (endpoint_id, after_position)
-                SELECT endpoint_id, (SELECT position FROM ledger_head) FROM w
+                SELECT endpoint_id, ({HEAD_POSITION}) FROM w
                 RETURNING *
             )
             SELECT {ENDPOINT_COLUMNS} FROM w JOIN c USING (endpoint_id)""",
