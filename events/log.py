@@ -57,14 +57,24 @@ def to_recorded(row: asyncpg.Record) -> RecordedEvent:
     )
 
 
-# One statement per combination of filters, so that each keeps a plan that fits it (a single
-# statement with "$3 IS NULL OR ..." would settle on one generic plan for all of them).
-_READ_AFTER = {
-    (False, False): "",
-    (True, False): " AND type = ANY($3::text[])",
-    (False, True): " AND stream = $4",
-    (True, True): " AND type = ANY($3::text[]) AND stream = $4",
+# One statement per combination of filters (types given, stream given), so that each keeps a
+# plan that fits it (a single statement with "$3 IS NULL OR ..." would settle on one generic
+# plan for all of them). Their plans are under test (tests/integration/test_query_plans.py).
+READ_AFTER = {
+    filters: f"""SELECT {EVENT_COLUMNS} FROM events
+            WHERE position > $1{condition}
+            ORDER BY position LIMIT $2"""
+    for filters, condition in {
+        (False, False): "",
+        (True, False): " AND type = ANY($3::text[])",
+        (False, True): " AND stream = $3",
+        (True, True): " AND type = ANY($3::text[]) AND stream = $4",
+    }.items()
 }
+
+READ_STREAM = f"""SELECT {EVENT_COLUMNS} FROM events
+            WHERE stream = $1 AND stream_version > $2
+            ORDER BY stream_version LIMIT $3"""
 
 
 async def read_after(
@@ -75,20 +85,12 @@ async def read_after(
     stream: str | None = None,
 ) -> list[RecordedEvent]:
     """Return up to ``limit`` events after position ``after``, in position order."""
-    condition = _READ_AFTER[(bool(types), stream is not None)]
     arguments: list[object] = [after, limit]
     if types:
         arguments.append(list(types))
     if stream is not None:
-        if not types:
-            condition = condition.replace("$4", "$3")
         arguments.append(stream)
-    rows = await conn.fetch(
-        f"""SELECT {EVENT_COLUMNS} FROM events
-            WHERE position > $1{condition}
-            ORDER BY position LIMIT $2""",
-        *arguments,
-    )
+    rows = await conn.fetch(READ_AFTER[(bool(types), stream is not None)], *arguments)
     return [to_recorded(row) for row in rows]
 
 
@@ -96,14 +98,7 @@ async def read_stream(
     conn: Connection, stream: str, after_version: int = 0, limit: int = 1000
 ) -> list[RecordedEvent]:
     """Return a stream's events after ``after_version``, in stream order."""
-    rows = await conn.fetch(
-        f"""SELECT {EVENT_COLUMNS} FROM events
-            WHERE stream = $1 AND stream_version > $2
-            ORDER BY stream_version LIMIT $3""",
-        stream,
-        after_version,
-        limit,
-    )
+    rows = await conn.fetch(READ_STREAM, stream, after_version, limit)
     return [to_recorded(row) for row in rows]
 
 
@@ -217,7 +212,7 @@ async def read_projected(
 # plan is then the same for every value, PostgreSQL keeps one generic plan for the prepared
 # statement, and a read costs about a third of what it did when every execution was planned
 # afresh for its values (the plans were as good; planning took longer than running them).
-_READ_STREAMS = f"""
+READ_STREAMS = f"""
     SELECT 's' AS part, e.stream, e.stream_version, e.event_id, e.type, e.position,
            e.recorded_at, e.effective_date, e.data::text AS data
     FROM unnest((SELECT $1::text[]), (SELECT $2::integer[])) AS s(stream, after)
@@ -245,5 +240,5 @@ async def read_streams(
     the position of the latest rule event, ``p`` the last position recorded by ``known_at``,
     ``h`` the head's position and recorded_at.
     """
-    rows: list[asyncpg.Record] = await conn.fetch(_READ_STREAMS, streams, after, known_at)
+    rows: list[asyncpg.Record] = await conn.fetch(READ_STREAMS, streams, after, known_at)
     return rows

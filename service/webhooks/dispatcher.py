@@ -89,6 +89,7 @@ SELECT (SELECT count(*) FROM moved) AS endpoints, (SELECT count(*) FROM queued) 
        (SELECT count(*) FROM due WHERE through < (SELECT position FROM head)) AS behind
 """
 
+# The leased deliveries come back with their events, joined in the statement that leases them.
 CLAIM = f"""
 WITH due AS (
     SELECT d.delivery_id
