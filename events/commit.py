@@ -37,8 +37,9 @@ from collections.abc import Iterable
 
 import asyncpg
 
+from events.log import EVENT_COLUMNS, Connection, known_event
 from events.planning import GroupState, KnownEvent, after
-from events.store import EVENT_COLUMNS, Connection, known_event
+from events.streams import EVENT_CORRECTED
 
 # The events named by id are joined through unnest so that the plan is an index lookup per id
 # even before the table has statistics; a stream's version is a backward scan of the
@@ -155,7 +156,7 @@ async def _absorb(conn: Connection, rows: list[asyncpg.Record], state: GroupStat
             elif row["kind"] == "event":
                 state.known[row["event_id"]] = known_event(row, row["type"])
                 more_streams.add(row["stream"])
-                if row["type"] == "event_corrected":
+                if row["type"] == EVENT_CORRECTED:
                     corrections[row["event_id"]] = row["target_event_id"]
                     more_ids.add(row["target_event_id"])
         more_ids -= state.known.keys()
@@ -172,7 +173,7 @@ def _resolve_root_types(corrections: dict[uuid.UUID, uuid.UUID], state: GroupSta
     """Give each loaded correction the type of the fact at the bottom of its chain."""
     for event_id in corrections:
         root, seen = event_id, set()
-        while state.known[root].type == "event_corrected" and root not in seen:
+        while state.known[root].type == EVENT_CORRECTED and root not in seen:
             seen.add(root)
             root = corrections[root]
         known = state.known[event_id]

@@ -55,6 +55,12 @@ class InvalidEventError(InvalidRequestError):
     title = "Invalid event"
 
 
+class InvalidQueryError(LedgerError):
+    """A query's parameter is not what it takes (a date, an instant)."""
+
+    title = "Bad Request"
+
+
 class ConflictError(LedgerError):
     """The append conflicts with what the stream already holds."""
 

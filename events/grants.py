@@ -14,6 +14,8 @@ _ROLE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 # Names PostgreSQL reads as something else than a role of that name.
 _RESERVED = {"public", "current_user", "session_user", "current_role", "none", "all"}
 
+# Privileges on the log's tables (events, ledger_head), not reads of them: they belong with the
+# schema, beside the migrations, rather than with the log's reader (events/log.py).
 GRANTS = """\
 -- The ledger's service role: read and append the log, keep the read models and webhooks.
 GRANT USAGE ON SCHEMA public TO {role};

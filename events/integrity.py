@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
 
 from msgspec import Struct
 
+from events import log
 from events.chain import GENESIS, chain, event_bytes
-from events.store import Connection
+from events.log import Connection
+from events.records import StoredRow
 
 
 class VerifyReport(Struct, frozen=True, kw_only=True):
@@ -21,32 +25,44 @@ class VerifyReport(Struct, frozen=True, kw_only=True):
     problem: str | None = None
 
 
-class StoredRow(Struct, frozen=True, kw_only=True):
-    """The stored columns the chain covers, as read from the table or from an export."""
+class Break(NamedTuple):
+    """Where a walk stopped: a ``gap`` before ``row``, or ``row``'s ``hash`` does not match."""
 
-    position: int
-    event_id: object
-    stream: str
-    stream_version: int
-    type: str
-    schema_version: int
-    effective_date: object
-    recorded_at: object
-    source: str
-    data: str
-    metadata: str | None
-    hash: bytes
+    kind: Literal["gap", "hash"]
+    row: StoredRow
 
 
-def verify_rows(rows: Iterable[StoredRow], head: tuple[int, bytes] | None = None) -> VerifyReport:
-    """Recompute the chain over rows in position order; compare with a recorded head if given."""
-    previous, expected_position, checked = GENESIS, 1, 0
-    for row in rows:
-        problem = _check(row, previous, expected_position)
-        if problem is not None:
-            return _bad(expected_position, problem, checked, previous)
-        previous, expected_position, checked = row.hash, row.position + 1, checked + 1
-    return _finish(checked, previous, head)
+@dataclass(slots=True)
+class ChainWalk:
+    """A walk along the hash chain, row by row, as far as it holds.
+
+    ``previous`` is the hash the next row must chain to (None: the walk has no anchor yet, and
+    takes the first row as one, unchecked); ``expected`` the position it must have (None: any,
+    for the first row of an export that starts later).
+    """
+
+    previous: bytes | None
+    expected: int | None
+    checked: int = 0
+    first_position: int | None = None
+    last: StoredRow | None = None
+
+    def follow(self, rows: Iterable[StoredRow]) -> Break | None:
+        """Check rows in order; stop at the first one with a gap before it or a wrong hash."""
+        for row in rows:
+            if self.first_position is None:
+                self.first_position = row.position
+            if self.expected is None:
+                self.expected = row.position
+                if row.position == 1 and self.previous is None:
+                    self.previous = GENESIS
+            if row.position != self.expected:
+                return Break("gap", row)
+            if self.previous is not None and _link(self.previous, row) != row.hash:
+                return Break("hash", row)
+            self.previous, self.expected, self.last = row.hash, row.position + 1, row
+            self.checked += 1
+        return None
 
 
 async def verify_store(
@@ -55,55 +71,19 @@ async def verify_store(
     """Recompute the chain over the whole stored log, reading it in position order."""
     # The chain is checked up to the head as it was when verification began: events appended
     # meanwhile are left for the next verification rather than mistaken for a mismatch.
-    head_row = await conn.fetchrow("SELECT position, hash FROM ledger_head")
-    assert head_row is not None
-    previous, expected_position, checked = GENESIS, 1, 0
-    async for row in _stored_rows(conn, chunk, head_row["position"]):
-        problem = _check(row, previous, expected_position)
-        if problem is not None:
-            return _bad(expected_position, problem, checked, previous)
-        previous, expected_position, checked = row.hash, row.position + 1, checked + 1
-        if progress is not None and checked % chunk == 0:
-            progress(checked)
-    return _finish(checked, previous, (head_row["position"], bytes(head_row["hash"])))
+    head_position, head_hash, _ = await log.head(conn)
+    walk = ChainWalk(GENESIS, 1)
+    async for rows in log.stored_rows(conn, head_position, chunk):
+        broken = walk.follow(rows)
+        if broken is not None:
+            return _bad(walk, broken)
+        if progress is not None and walk.checked % chunk == 0:
+            progress(walk.checked)
+    return _finish(walk.checked, walk.previous or GENESIS, (head_position, head_hash))
 
 
-async def _stored_rows(conn: Connection, chunk: int, last: int) -> AsyncIterator[StoredRow]:
-    after = 0
-    while True:
-        rows = await conn.fetch(
-            """SELECT position, event_id, stream, stream_version, type, schema_version,
-                      effective_date, recorded_at, source::text AS source, data::text AS data,
-                      metadata::text AS metadata, hash
-               FROM events WHERE position > $1 AND position <= $3 ORDER BY position LIMIT $2""",
-            after,
-            chunk,
-            last,
-        )
-        if not rows:
-            return
-        for r in rows:
-            yield StoredRow(
-                position=r["position"],
-                event_id=r["event_id"],
-                stream=r["stream"],
-                stream_version=r["stream_version"],
-                type=r["type"],
-                schema_version=r["schema_version"],
-                effective_date=r["effective_date"],
-                recorded_at=r["recorded_at"],
-                source=r["source"],
-                data=r["data"],
-                metadata=r["metadata"],
-                hash=bytes(r["hash"]),
-            )
-        after = rows[-1]["position"]
-
-
-def _check(row: StoredRow, previous: bytes, expected_position: int) -> str | None:
-    if row.position != expected_position:
-        return f"expected position {expected_position}, found {row.position}: the log has a gap"
-    computed = chain(
+def _link(previous: bytes, row: StoredRow) -> bytes:
+    return chain(
         previous,
         event_bytes(
             position=row.position,
@@ -119,24 +99,26 @@ def _check(row: StoredRow, previous: bytes, expected_position: int) -> str | Non
             metadata=row.metadata,
         ),
     )
-    if computed != row.hash:
-        return "the stored content no longer matches its hash"
-    return None
 
 
-def _bad(position: int, problem: str, checked: int, previous: bytes) -> VerifyReport:
+def _bad(walk: ChainWalk, broken: Break) -> VerifyReport:
+    position = walk.expected or 1
+    if broken.kind == "gap":
+        problem = f"expected position {position}, found {broken.row.position}: the log has a gap"
+    else:
+        problem = "the stored content no longer matches its hash"
     return VerifyReport(
         intact=False,
-        checked=checked,
+        checked=walk.checked,
         head_position=position - 1,
-        head_hash=previous.hex(),
+        head_hash=(walk.previous or GENESIS).hex(),
         first_bad_position=position,
         problem=problem,
     )
 
 
-def _finish(checked: int, last: bytes, head: tuple[int, bytes] | None) -> VerifyReport:
-    if head is not None and (head[0] != checked or head[1] != last):
+def _finish(checked: int, last: bytes, head: tuple[int, bytes]) -> VerifyReport:
+    if head[0] != checked or head[1] != last:
         return VerifyReport(
             intact=False,
             checked=checked,

@@ -26,10 +26,8 @@ from events.errors import (
     UnprocessableEventError,
 )
 from events.records import PreparedEvent, Receipt
+from events.streams import EVENT_RETRACTED
 from events.vocabulary import EventCorrected, stream_of_payload
-
-CORRECTED = "event_corrected"
-RETRACTED = "event_retracted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +107,7 @@ def after(previous: dt.datetime, clock: dt.datetime) -> dt.datetime:
     """Return the recorded_at of the next group: the clock, but strictly after the previous.
 
     Strictly: an answer "as known at" the head's recorded_at must never gain an event later,
-    so no later group may share that instant (service/queries.py relies on it).
+    so no later group may share that instant (projections/answers.py relies on it).
     """
     return max(clock, previous + TICK)
 
@@ -201,12 +199,12 @@ def _resolve_amendment(
     target = local.get(target_id) or state.known.get(target_id)
     if target is None:
         raise _unprocessable("data.target_event_id", f"no event {target_id} is in the ledger")
-    if target.type == RETRACTED:
+    if target.type == EVENT_RETRACTED:
         raise _unprocessable(
             "data.target_event_id", f"{target_id} is a retraction, which cannot be amended"
         )
-    if event.type == RETRACTED:
-        return target.stream, RETRACTED
+    if event.type == EVENT_RETRACTED:
+        return target.stream, EVENT_RETRACTED
     try:
         payload = convert_payload(target.root_type, event.replacement, "data.data")
     except InvalidEventError as error:

@@ -26,7 +26,12 @@ class Receipt(Struct, frozen=True, kw_only=True):
 
 
 class RecordedEvent(Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """An event as the ledger shows it: the envelope plus what the server assigned."""
+    """An event as the ledger shows it: the envelope plus what the server assigned.
+
+    The one declaration of an event's wire shape: the service answers with it, an export is
+    written and read back with it, and the client decodes it (re-typing only the JSON-valued
+    fields, which it wants decoded rather than byte for byte).
+    """
 
     event_id: uuid.UUID
     type: str
@@ -40,6 +45,34 @@ class RecordedEvent(Struct, frozen=True, kw_only=True, omit_defaults=True):
     schema_version: int = 1
     metadata: msgspec.Raw | None = None
     hash: str = ""
+
+
+class HistoryRow(Struct, frozen=True, gc=False):
+    """One stored event as the folds need it: ids, times and the payload text."""
+
+    event_id: uuid.UUID
+    type: str
+    position: int
+    recorded_at: dt.datetime
+    effective_date: dt.date
+    data: str
+
+
+class StoredRow(Struct, frozen=True, kw_only=True):
+    """The stored columns the chain covers, as read from the table or from an export."""
+
+    position: int
+    event_id: object
+    stream: str
+    stream_version: int
+    type: str
+    schema_version: int
+    effective_date: object
+    recorded_at: object
+    source: str
+    data: str
+    metadata: str | None
+    hash: bytes
 
 
 @dataclass(slots=True)

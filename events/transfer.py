@@ -12,17 +12,17 @@ An export is one event per line exactly as ``GET /events`` shows it, with its po
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import msgspec
 
-from events import store
-from events.chain import GENESIS, chain, event_bytes, format_instant
+from events import log
+from events.chain import format_instant
 from events.decoding import decode_append_body
 from events.errors import ConflictError, FieldError, LedgerError, StoreUnavailableError
-from events.records import PreparedEvent, prepare
+from events.integrity import ChainWalk
+from events.records import PreparedEvent, RecordedEvent, StoredRow, prepare
 from events.vocabulary import AnyEnvelope
 from events.writer import GroupCommitter
 
@@ -104,7 +104,7 @@ def read_batches(
 
 async def import_lines(
     committer: GroupCommitter,
-    conn: store.Connection,
+    conn: log.Connection,
     lines: Iterable[bytes],
     progress: Callable[[int], None] | None = None,
     batch_size: int = IMPORT_BATCH,
@@ -123,7 +123,7 @@ async def import_lines(
             prepared = prepare(envelopes, is_batch=True)
         except LedgerError as error:
             raise _at_line(error, numbers) from None
-        known = await _recorded(conn, [e.event_id for e in prepared])
+        known = await log.recorded_ids(conn, [e.event_id for e in prepared])
         parts = [
             [(n, e) for n, e in zip(numbers, prepared, strict=True) if e.event_id in known],
             [(n, e) for n, e in zip(numbers, prepared, strict=True) if e.event_id not in known],
@@ -173,18 +173,13 @@ def _at_line(error: LedgerError, numbers: list[int]) -> ImportLineError:
     return ImportLineError(numbers[0], error)
 
 
-async def _recorded(conn: store.Connection, ids: list[uuid.UUID]) -> set[uuid.UUID]:
-    rows = await conn.fetch("SELECT event_id FROM events WHERE event_id = ANY($1::uuid[])", ids)
-    return {row["event_id"] for row in rows}
-
-
 async def export_lines(
-    conn: store.Connection, after: int = 0, until: int | None = None
+    conn: log.Connection, after: int = 0, until: int | None = None
 ) -> AsyncIterator[bytes]:
     """Yield every event after ``after`` (up to the head when the export began) as a line."""
-    last = until if until is not None else (await store.head(conn))[0]
+    last = until if until is not None else await log.head_position(conn)
     while after < last:
-        events = await store.read_after(conn, after, min(EXPORT_CHUNK, last - after))
+        events = await log.read_after(conn, after, min(EXPORT_CHUNK, last - after))
         if not events:
             return
         for event in events:
@@ -192,24 +187,14 @@ async def export_lines(
         after = events[-1].position
 
 
-class ExportedEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """An exported line, with its JSON-valued fields kept byte for byte."""
+class _ExportedLine(RecordedEvent, frozen=True, kw_only=True):
+    """An exported line as read back, its JSON-valued fields byte for byte."""
 
-    event_id: uuid.UUID
-    type: str
-    stream: str
-    stream_version: int
-    position: int
-    effective_date: dt.date
-    recorded_at: str  # checked to be the ledger's own spelling, byte for byte
-    source: msgspec.Raw
-    data: msgspec.Raw
-    schema_version: int = 1
     metadata: msgspec.Raw = msgspec.Raw(b"null")  # msgspec decodes no Raw inside a union
-    hash: str
+    hash: str  # a line without its hash cannot be verified
 
 
-_exported = msgspec.json.Decoder(ExportedEvent)
+_exported = msgspec.json.Decoder(_ExportedLine)
 
 
 @dataclass
@@ -226,6 +211,36 @@ class ExportVerification:
     problem: str | None = None
 
 
+class _BadLineError(Exception):
+    """A line that is not an exported event."""
+
+
+def _stored_row(line: bytes) -> StoredRow:
+    try:
+        event = _exported.decode(line)
+        stored_hash = bytes.fromhex(event.hash)
+        recorded_at = dt.datetime.fromisoformat(event.recorded_at)
+        if recorded_at.tzinfo is None or format_instant(recorded_at) != event.recorded_at:
+            raise ValueError(f"recorded_at {event.recorded_at!r} is not as exported")
+        metadata = None if bytes(event.metadata) == b"null" else bytes(event.metadata).decode()
+        return StoredRow(
+            position=event.position,
+            event_id=event.event_id,
+            stream=event.stream,
+            stream_version=event.stream_version,
+            type=event.type,
+            schema_version=event.schema_version,
+            effective_date=event.effective_date,
+            recorded_at=recorded_at,
+            source=bytes(event.source).decode(),
+            data=bytes(event.data).decode(),
+            metadata=metadata,
+            hash=stored_hash,
+        )
+    except (msgspec.DecodeError, ValueError) as exc:  # UnicodeDecodeError included
+        raise _BadLineError(f"not an exported event: {exc}") from None
+
+
 def verify_export(lines: Iterable[bytes], previous_hash: bytes | None = None) -> ExportVerification:
     """Recompute the chain over an export's lines, in order.
 
@@ -234,76 +249,46 @@ def verify_export(lines: Iterable[bytes], previous_hash: bytes | None = None) ->
     ``previous_hash``, the first line is checked too; otherwise it is taken as the anchor and
     the lines after it are checked against it.
     """
-    checked, number = 0, 0
-    previous: bytes | None = previous_hash
-    expected: int | None = None
-    first: int | None = None
-    last: ExportedEvent | None = None
-    anchored = True
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            event = _exported.decode(line)
-            stored_hash = bytes.fromhex(event.hash)
-            recorded_at = dt.datetime.fromisoformat(event.recorded_at)
-            if recorded_at.tzinfo is None or format_instant(recorded_at) != event.recorded_at:
-                raise ValueError(f"recorded_at {event.recorded_at!r} is not as exported")
-            source = bytes(event.source).decode()
-            data = bytes(event.data).decode()
-            metadata = None if bytes(event.metadata) == b"null" else bytes(event.metadata).decode()
-        except (msgspec.DecodeError, ValueError) as exc:  # UnicodeDecodeError included
-            return _verdict(checked, first, last, anchored, number, f"not an exported event: {exc}")
-        if first is None:
-            first = event.position
-            if event.position == 1 and previous is None:
-                previous = GENESIS
-            anchored = previous is not None
-            expected = event.position
-        if event.position != expected:
-            problem = f"expected position {expected}, found {event.position}: a line is missing"
-            return _verdict(checked, first, last, anchored, number, problem)
-        if previous is not None:
-            computed = chain(
-                previous,
-                event_bytes(
-                    position=event.position,
-                    event_id=event.event_id,
-                    stream=event.stream,
-                    stream_version=event.stream_version,
-                    type=event.type,
-                    schema_version=event.schema_version,
-                    effective_date=event.effective_date,
-                    recorded_at=recorded_at,
-                    source=source,
-                    data=data,
-                    metadata=metadata,
-                ),
-            )
-            if computed != stored_hash:
-                problem = f"position {event.position} no longer matches its hash"
-                return _verdict(checked, first, last, anchored, number, problem)
-        previous, expected, last = stored_hash, event.position + 1, event
-        checked += 1
-    return _verdict(checked, first, last, anchored)
+    walk = ChainWalk(previous_hash, None)
+    number = 0  # of the line being read
+
+    def rows() -> Iterator[StoredRow]:
+        nonlocal number
+        for number, line in enumerate(lines, start=1):  # noqa: B007 (read by the caller)
+            if line.strip():
+                yield _stored_row(line)
+
+    try:
+        broken = walk.follow(rows())
+    except _BadLineError as error:
+        return _verdict(walk, previous_hash, number, str(error))
+    if broken is None:
+        return _verdict(walk, previous_hash)
+    position = broken.row.position
+    if broken.kind == "gap":
+        problem = f"expected position {walk.expected}, found {position}: a line is missing"
+    else:
+        problem = f"position {position} no longer matches its hash"
+    return _verdict(walk, previous_hash, number, problem)
 
 
 def _verdict(
-    checked: int,
-    first: int | None,
-    last: ExportedEvent | None,
-    anchored: bool,
+    walk: ChainWalk,
+    previous_hash: bytes | None,
     line: int | None = None,
     problem: str | None = None,
 ) -> ExportVerification:
     """Intact unless a ``problem`` is named, found on ``line``."""
+    first = walk.first_position
+    last = walk.last
     return ExportVerification(
         intact=problem is None,
-        checked=checked,
+        checked=walk.checked,
         first_position=first,
         last_position=last.position if last else None,
-        last_hash=last.hash if last else None,
-        anchored=anchored,
+        last_hash=last.hash.hex() if last else None,
+        # the first line's link is checked when its predecessor's hash is known
+        anchored=first is None or previous_hash is not None or first == 1,
         bad_line=line,
         problem=problem,
     )

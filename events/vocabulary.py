@@ -15,6 +15,17 @@ from typing import Annotated, Any, Literal, TypeAlias
 from msgspec import Meta, Struct
 
 from events.codes import check_country, check_currency, country_codes, currency_codes
+from events.streams import (
+    COMPANY_REGISTERED,
+    EVENT_CORRECTED,
+    EVENT_RETRACTED,
+    EXPORT_RULE,
+    REGULATORY_APPROVAL,
+    ROUND_ANNOUNCED,
+    VALUATION_REPORTED,
+    company_stream,
+    rule_stream,
+)
 
 # msgspec checks patterns with Python's re.search, where "$" also matches before a final
 # newline ("acme\n" would pass for a slug and name another stream than "acme"). Each pattern
@@ -225,31 +236,31 @@ class Envelope(
         return type(self).__struct_config__.tag  # type: ignore[return-value]
 
 
-class CompanyRegisteredEvent(Envelope, tag="company_registered", frozen=True):
+class CompanyRegisteredEvent(Envelope, tag=COMPANY_REGISTERED, frozen=True):
     data: CompanyRegistered
 
 
-class RoundAnnouncedEvent(Envelope, tag="round_announced", frozen=True):
+class RoundAnnouncedEvent(Envelope, tag=ROUND_ANNOUNCED, frozen=True):
     data: RoundAnnounced
 
 
-class ValuationReportedEvent(Envelope, tag="valuation_reported", frozen=True):
+class ValuationReportedEvent(Envelope, tag=VALUATION_REPORTED, frozen=True):
     data: ValuationReported
 
 
-class RegulatoryApprovalEvent(Envelope, tag="regulatory_approval", frozen=True):
+class RegulatoryApprovalEvent(Envelope, tag=REGULATORY_APPROVAL, frozen=True):
     data: RegulatoryApproval
 
 
-class ExportRuleEvent(Envelope, tag="export_rule", frozen=True):
+class ExportRuleEvent(Envelope, tag=EXPORT_RULE, frozen=True):
     data: ExportRule
 
 
-class EventCorrectedEvent(Envelope, tag="event_corrected", frozen=True):
+class EventCorrectedEvent(Envelope, tag=EVENT_CORRECTED, frozen=True):
     data: EventCorrected
 
 
-class EventRetractedEvent(Envelope, tag="event_retracted", frozen=True):
+class EventRetractedEvent(Envelope, tag=EVENT_RETRACTED, frozen=True):
     data: EventRetracted
 
 
@@ -276,15 +287,15 @@ ENVELOPE_TYPES: dict[str, type[Envelope]] = {
     )
 }
 PAYLOAD_TYPES: dict[str, type[Fact]] = {
-    "company_registered": CompanyRegistered,
-    "round_announced": RoundAnnounced,
-    "valuation_reported": ValuationReported,
-    "regulatory_approval": RegulatoryApproval,
-    "export_rule": ExportRule,
-    "event_corrected": EventCorrected,
-    "event_retracted": EventRetracted,
+    COMPANY_REGISTERED: CompanyRegistered,
+    ROUND_ANNOUNCED: RoundAnnounced,
+    VALUATION_REPORTED: ValuationReported,
+    REGULATORY_APPROVAL: RegulatoryApproval,
+    EXPORT_RULE: ExportRule,
+    EVENT_CORRECTED: EventCorrected,
+    EVENT_RETRACTED: EventRetracted,
 }
-AMENDMENT_TYPES = frozenset({"event_corrected", "event_retracted"})
+AMENDMENT_TYPES = frozenset({EVENT_CORRECTED, EVENT_RETRACTED})
 EVENT_TYPES = tuple(PAYLOAD_TYPES)
 
 
@@ -302,9 +313,9 @@ def stream_of(envelope: Envelope) -> str | None:
 def stream_of_payload(data: object) -> str | None:
     """Return the stream of a payload, or None for amendments."""
     if isinstance(data, ExportRule):
-        return f"export-rule:{data.rule_id}"
+        return rule_stream(data.rule_id)
     if isinstance(
         data, CompanyRegistered | RoundAnnounced | ValuationReported | RegulatoryApproval
     ):
-        return f"company:{data.company_id}"
+        return company_stream(data.company_id)
     return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from events.store import Connection
+from events.log import Connection
 
 
 async def company_ids(conn: Connection, after: str | None, limit: int) -> list[str]:

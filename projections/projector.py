@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from events.store import Connection
+from events.log import Connection, head_position, read_projected
 from projections.read_models import Changes, changes
 
 log = logging.getLogger(__name__)
@@ -23,14 +23,6 @@ log = logging.getLogger(__name__)
 NAME = "read_models"
 TABLES = ("rm_companies", "rm_investor_companies")
 REBUILD_LOCK_KEY = 0x1ED6E6
-
-# Only what the read models need (projections/read_models.py): the payloads of rounds and
-# corrections, and of nothing else; a rebuild reads the whole log.
-_READ = """
-    SELECT stream, type, position,
-           CASE WHEN type IN ('round_announced', 'event_corrected') THEN data::text END AS data
-    FROM events WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +55,7 @@ async def step(conn: Connection, batch: int = 1000) -> int:
         assert checkpoint is not None
         if checkpoint["error"] is not None:
             raise ProjectionError(checkpoint["error"])
-        rows = await conn.fetch(_READ, checkpoint["position"], 2**63 - 1, batch)
+        rows = await read_projected(conn, checkpoint["position"], 2**63 - 1, batch)
         if not rows:
             return 0
         await _apply(conn, rows, TABLES)
@@ -174,13 +166,13 @@ async def _rebuild(
         await conn.execute(f"DROP TABLE IF EXISTS {next_table}")
         await conn.execute(f"CREATE TABLE {next_table} (LIKE {table} INCLUDING ALL)")
         await _copy_grants(conn, table, next_table)
-    head = await conn.fetchval("SELECT position FROM ledger_head")
+    head = await head_position(conn)
     done = await _replay(conn, 0, head, shadow, progress, chunk)  # type: ignore[arg-type]
     async with conn.transaction():
         await conn.fetchrow(
             "SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE", NAME
         )
-        final = await conn.fetchval("SELECT position FROM ledger_head")
+        final = await head_position(conn)
         done += await _replay(conn, head, final, shadow, None, chunk)  # type: ignore[arg-type]
         for table, next_table in zip(TABLES, shadow, strict=True):
             await conn.execute(f"ALTER TABLE {table} RENAME TO {table}_old")
@@ -218,7 +210,7 @@ async def _replay(
 ) -> int:
     done = 0
     while after < until:
-        rows = await conn.fetch(_READ, after, until, chunk)
+        rows = await read_projected(conn, after, until, chunk)
         if not rows:
             break
         await _apply(conn, rows, tables)

@@ -14,6 +14,8 @@ from typing import Any
 
 import msgspec
 
+from events.streams import COMPANIES, EVENT_CORRECTED, ROUND_ANNOUNCED, category, stream_id
+
 
 class _Investors(msgspec.Struct):
     investor_id: str
@@ -49,13 +51,13 @@ def changes(events: Iterable[Iterable[Any]]) -> Changes:
     found = Changes()
     companies, links = found.companies, found.links
     for stream, kind, position, data in events:
-        in_company = stream.startswith("company:")
-        company = stream.removeprefix("company:")
+        in_company = category(stream) == COMPANIES
+        company = stream_id(stream)
         if in_company and company not in companies:
             companies[company] = position
-        if kind == "round_announced":
+        if kind == ROUND_ANNOUNCED:
             payload = _round.decode(data)
-        elif kind == "event_corrected" and in_company:
+        elif kind == EVENT_CORRECTED and in_company:
             payload = _correction.decode(data).data
         else:
             continue

@@ -19,17 +19,13 @@ import types
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Union, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
 
 import msgspec
 
+from events.records import HistoryRow
+from events.streams import EVENT_CORRECTED, EVENT_RETRACTED
 from events.vocabulary import PAYLOAD_TYPES, EventCorrected, EventRetracted, Fact
-
-if TYPE_CHECKING:  # only named in an annotation: folds import no database driver
-    from events.history import HistoryRow
-
-CORRECTED = "event_corrected"
-RETRACTED = "event_retracted"
 
 
 class LoggedEvent(msgspec.Struct, frozen=True, gc=False):
@@ -171,7 +167,7 @@ def effective_facts(events: Iterable[LoggedEvent], known_at: dt.datetime) -> lis
         if event.recorded_at > known_at:
             continue
         kind = event.type
-        if kind == CORRECTED:
+        if kind == EVENT_CORRECTED:
             data = event.data
             assert isinstance(data, EventCorrected)
             root = root_of.get(data.target_event_id, data.target_event_id)
@@ -182,7 +178,7 @@ def effective_facts(events: Iterable[LoggedEvent], known_at: dt.datetime) -> lis
             payload = msgspec.convert(data.data, type(original.data))
             chain.corrections.append((event.event_id, payload, data.effective_date))
             root_of[event.event_id] = root
-        elif kind == RETRACTED:
+        elif kind == EVENT_RETRACTED:
             retraction = event.data
             assert isinstance(retraction, EventRetracted)
             target = retraction.target_event_id

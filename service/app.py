@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -19,12 +19,14 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
+from projections.answers import RuleCache
+from projections.stream_cache import StreamCache
 from service.bootstrap import database, group_committer, workers
 from service.http.auth import ScopeCheck, allowed_methods
 from service.http.dependencies import ReadSide, dependencies
 from service.http.limits import InFlight, RateLimiter
 from service.http.logs import RequestIds, stamp_response
-from service.http.metrics import request_metrics
+from service.http.metrics import STREAM_READS, request_metrics
 from service.http.problems import PROBLEM_RESPONSES, problem_details_plugin, unexpected_error
 from service.http.routes.events import EventsController
 from service.http.routes.health import health, metrics
@@ -32,12 +34,20 @@ from service.http.routes.ledger import LedgerController
 from service.http.routes.queries import QueriesController
 from service.http.routes.webhooks import WebhooksController
 from service.keys import KeyCache
-from service.queries import RuleCache
 from service.settings import Settings
-from service.streams import StreamCache
 from service.webhooks.targets import Resolver, SystemResolver
 
 FULL_COLLECTION_EVERY = 1000  # collections of the middle generation (the default is 10)
+
+
+def count_stream_reads() -> Callable[[bool], None]:
+    """Return what the stream cache calls on each read: found held (perhaps extended), or not."""
+    hits, misses = STREAM_READS.labels(result="hit"), STREAM_READS.labels(result="miss")
+
+    def count(held: bool) -> None:
+        (hits if held else misses).inc()
+
+    return count
 
 
 UI_DIRECTORY = Path(__file__).parent / "ui"
@@ -133,7 +143,7 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
             keys = KeyCache(db.pool)
             await stack.enter_async_context(workers(db, settings, resolver, [keys.listen]))
             committer = await stack.enter_async_context(group_committer(db.pool, settings))
-            streams = StreamCache(settings.stream_cache_events)
+            streams = StreamCache(settings.stream_cache_events, count_stream_reads())
             rules = RuleCache()
             state.update(
                 pool=db.pool,

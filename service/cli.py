@@ -365,7 +365,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
 def _export(settings: Settings, args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from events import store
+    from events.log import head_position
     from events.transfer import export_lines
     from service.database import connect
 
@@ -374,7 +374,7 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
     async def run(out: Any) -> int:
         count = 0
         async with connect(settings) as conn:
-            last = (await store.head(conn))[0]
+            last = await head_position(conn)
             with console.status("exporting…") as status:
                 async for line in export_lines(conn, args.after, last):
                     out.write(line)

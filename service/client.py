@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import httpx
 import msgspec
 
-from events.records import Receipt
+from events.records import Receipt, RecordedEvent
 from service.schemas import (
     Company,
     CompanyPage,
@@ -43,20 +43,14 @@ DEFAULT_TOLERANCE_SECONDS = 300  # Standard Webhooks: refuse messages older or n
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
-class Event(msgspec.Struct, frozen=True, kw_only=True):
-    """An event as the ledger shows it."""
+class Event(RecordedEvent, frozen=True, kw_only=True):
+    """An event as the ledger shows it (events/records.py), its JSON-valued fields decoded."""
 
-    event_id: uuid.UUID
-    type: str
-    stream: str
-    stream_version: int
-    position: int
-    effective_date: dt.date
-    recorded_at: dt.datetime
-    source: dict[str, Any]
-    data: dict[str, Any]
-    schema_version: int = 1
-    metadata: dict[str, Any] | None = None
+    # The same fields, decoded rather than kept byte for byte as the service holds them.
+    recorded_at: dt.datetime  # type: ignore[assignment]
+    source: dict[str, Any]  # type: ignore[assignment]
+    data: dict[str, Any]  # type: ignore[assignment]
+    metadata: dict[str, Any] | None = None  # type: ignore[assignment]
     hash: str
 
 

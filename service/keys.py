@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from events.store import Connection
+from events.log import Connection
 from service.notifications import Listener
 
 log = logging.getLogger(__name__)

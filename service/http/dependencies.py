@@ -13,13 +13,12 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import SkipValidation
 
-from events.history import head_position
-from events.store import Connection
+from events.log import Connection, head_position
 from events.writer import GroupCommitter
 from projections import projector
+from projections.answers import RuleCache
+from projections.stream_cache import StreamCache
 from service.http.problems import problem
-from service.queries import RuleCache
-from service.streams import StreamCache
 from service.webhooks.targets import check_target
 
 T = TypeVar("T")

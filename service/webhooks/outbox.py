@@ -7,17 +7,20 @@ import datetime as dt
 import asyncpg
 import msgspec
 
-from events import store
+from events.log import EVENT_COLUMNS, HEAD_POSITION, Connection, to_recorded
 from service.schemas import WebhookMessage
 from service.webhooks.signing import secret_key
 
 FAN_OUT_ENDPOINTS = 50  # cursors moved per statement
 FAN_OUT_SPAN = 2000  # positions an endpoint's cursor moves per statement
 
-_EVENT_COLUMNS = ", ".join(f"e.{c.strip()}" for c in store.EVENT_COLUMNS.split(","))
+_EVENT_COLUMNS = ", ".join(f"e.{c.strip()}" for c in EVENT_COLUMNS.split(","))
 
-FAN_OUT = """
-WITH head AS (SELECT position FROM ledger_head),
+# One statement, reading the log where it writes deliveries, so that the cursor moves in the same
+# transaction and snapshot as the deliveries it implies (never skipped, never twice): it cannot
+# become a call into events/log.py. The head it stops at is the log's own expression.
+FAN_OUT = f"""
+WITH head AS ({HEAD_POSITION}),
 due AS (
     SELECT c.endpoint_id, c.after_position, w.event_types,
            LEAST((SELECT position FROM head), c.after_position + $2) AS through
@@ -44,6 +47,7 @@ SELECT (SELECT count(*) FROM moved) AS endpoints, (SELECT count(*) FROM queued) 
        (SELECT count(*) FROM due WHERE through < (SELECT position FROM head)) AS behind
 """
 
+# The leased deliveries come back with their events, joined in the statement that leases them.
 CLAIM = f"""
 WITH due AS (
     SELECT d.delivery_id
@@ -154,7 +158,7 @@ _encoder = msgspec.json.Encoder()
 
 def claimed_from(row: asyncpg.Record) -> Claimed:
     """Build the message of a claimed row; its bytes are the same on every attempt."""
-    event = store.to_recorded(row)
+    event = to_recorded(row)
     keys = [secret_key(row["secret"])]
     if row["previous_secret"] is not None:
         keys.append(secret_key(row["previous_secret"]))
@@ -170,20 +174,20 @@ def claimed_from(row: asyncpg.Record) -> Claimed:
     )
 
 
-async def fan_out(conn: store.Connection) -> asyncpg.Record:
+async def fan_out(conn: Connection) -> asyncpg.Record:
     """Queue the deliveries of the events after some endpoints' cursors, and move the cursors."""
     fanned = await conn.fetchrow(FAN_OUT, FAN_OUT_ENDPOINTS, FAN_OUT_SPAN)
     assert fanned is not None
     return fanned
 
 
-async def claim(conn: store.Connection, limit: int, lease: dt.timedelta) -> list[asyncpg.Record]:
+async def claim(conn: Connection, limit: int, lease: dt.timedelta) -> list[asyncpg.Record]:
     """Lease up to ``limit`` due deliveries until ``lease`` from now, with what to send."""
     return await conn.fetch(CLAIM, limit, lease)
 
 
 async def record_outcomes(
-    conn: store.Connection, batch: list[DeliveryOutcome], disable_after: dt.timedelta
+    conn: Connection, batch: list[DeliveryOutcome], disable_after: dt.timedelta
 ) -> None:
     """Write outcomes: the attempts, the deliveries' next steps, the endpoints' health."""
     await conn.execute(
@@ -200,7 +204,7 @@ async def record_outcomes(
     )
 
 
-async def delivery_status(conn: store.Connection) -> tuple[int | None, int, int, int]:
+async def delivery_status(conn: Connection) -> tuple[int | None, int, int, int]:
     """Return the slowest enabled cursor, pending deliveries, failing and disabled endpoints."""
     row = await conn.fetchrow(
         """SELECT

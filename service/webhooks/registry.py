@@ -9,7 +9,7 @@ import asyncpg
 import msgspec
 
 from events.chain import format_instant
-from events.store import Connection
+from events.log import HEAD_POSITION, Connection
 from service.schemas import (
     Attempt,
     CreatedWebhook,
@@ -64,7 +64,7 @@ async def create_endpoint(
                 RETURNING *
             ), c AS (
                 INSERT INTO webhook_cursors (endpoint_id, after_position)
-                SELECT endpoint_id, (SELECT position FROM ledger_head) FROM w
+                SELECT endpoint_id, ({HEAD_POSITION}) FROM w
                 RETURNING *
             )
             SELECT {ENDPOINT_COLUMNS} FROM w JOIN c USING (endpoint_id)""",

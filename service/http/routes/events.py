@@ -10,7 +10,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter, QueryParameter
 
-from events import store
+from events import log
 from events.decoding import decode_append_body
 from events.errors import LedgerError
 from events.records import Receipt, RecordedEvent, prepare
@@ -86,7 +86,7 @@ class EventsController(Controller):
         """Return events after a position, in position order, optionally filtered."""
         types = _event_types(type_)
         async with pool.acquire() as conn:
-            events = await store.read_after(conn, after, limit, types, stream)
+            events = await log.read_after(conn, after, limit, types, stream)
         return EventPage(events, events[-1].position if len(events) == limit else None)
 
     @get("/events/{event_id:uuid}", opt={SCOPE_OPT: "events:read"})
@@ -95,7 +95,7 @@ class EventsController(Controller):
     ) -> RecordedEvent:
         """Return one event."""
         async with pool.acquire() as conn:
-            event = await store.get_event(conn, event_id)
+            event = await log.get_event(conn, event_id)
         if event is None:
             raise problem(404, f"no event {event_id} is in the ledger")
         return event
@@ -110,7 +110,7 @@ class EventsController(Controller):
     ) -> StreamPage:
         """Return one stream's events in stream order."""
         async with pool.acquire() as conn:
-            events = await store.read_stream(conn, stream, after_version, limit)
+            events = await log.read_stream(conn, stream, after_version, limit)
         last = events[-1].stream_version if len(events) == limit else None
         return StreamPage(stream, events, last)
 

@@ -10,7 +10,7 @@ import asyncpg
 from litestar import Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from events import store
+from events.log import head_position
 from projections import projector
 from service.http import metrics as m
 from service.http.dependencies import Committer, Pool, Reads
@@ -26,7 +26,7 @@ async def health(committer: Committer, pool: Pool) -> Response[Health]:
     append_task = "running" if committer.alive else "stopped"
     try:
         async with pool.acquire(timeout=2) as conn:
-            position, _, _ = await store.head(conn)
+            position = await head_position(conn)
             read_models = await projector.status(conn)
             cursor, pending, failing, disabled = await delivery_status(conn)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
@@ -80,7 +80,7 @@ async def refresh_gauges(pool: Pool) -> None:
 
 async def _read_gauges(pool: Pool) -> None:
     async with pool.acquire(timeout=2) as conn:
-        head, _, _ = await store.head(conn)
+        head = await head_position(conn)
         models = await projector.status(conn)
         cursor, pending, failing, disabled = await delivery_status(conn)
     m.HEAD.set(head)

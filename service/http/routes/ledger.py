@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import Controller, get
 
-from events import store
+from events import log
 from events.integrity import VerifyReport, verify_store
 from service.http.auth import BEARER, SCOPE_OPT
 from service.http.dependencies import Pool, VerifyLock
@@ -25,7 +25,7 @@ class LedgerController(Controller):
         from events.chain import format_instant
 
         async with pool.acquire() as conn:
-            position, digest, recorded_at = await store.head(conn)
+            position, digest, recorded_at = await log.head(conn)
         return Digest(position, digest.hex(), format_instant(recorded_at) if position else None)
 
     @get("/verify")

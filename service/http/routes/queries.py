@@ -12,7 +12,7 @@ from litestar.params import PathParameter, QueryParameter
 from events.chain import format_instant
 from events.codes import country_codes
 from events.vocabulary import SLUG_PATTERN
-from service import queries
+from projections import answers
 from service.http.auth import BEARER, SCOPE_OPT
 from service.http.dependencies import Reads
 from service.http.problems import problem
@@ -27,7 +27,7 @@ from service.schemas import (
 )
 
 Slug = Annotated[str, PathParameter(pattern=SLUG_PATTERN)]
-# Parsed by service/queries.py (for messages that say what is wrong); typed for the document.
+# Parsed by projections/answers.py (for messages that say what is wrong); typed for the document.
 AsOf = Annotated[
     str | None,
     QueryParameter(
@@ -54,7 +54,7 @@ def _instant(value: dt.datetime) -> str:
 
 def _moment(as_of: str | None, known_at: str | None) -> tuple[dt.date, dt.datetime]:
     """Parse the day the facts are effective on and the instant they were known by."""
-    return queries.parse_as_of(as_of), queries.parse_known_at(known_at)
+    return answers.parse_as_of(as_of), answers.parse_known_at(known_at)
 
 
 class QueriesController(Controller):
@@ -77,7 +77,7 @@ class QueriesController(Controller):
         day, instant = _moment(as_of, known_at)
         state, seen = await reads.answer(
             min_position,
-            lambda conn: queries.company(
+            lambda conn: answers.company(
                 conn, reads.streams, reads.rules, company_id, day, instant
             ),
         )
@@ -98,11 +98,11 @@ class QueriesController(Controller):
         min_position: MinPosition = None,
     ) -> Valuations:
         """Return every valuation of a company, in effective-date order."""
-        instant = queries.parse_known_at(known_at)
-        day = queries.parse_as_of(as_of) if as_of is not None else None
+        instant = answers.parse_known_at(known_at)
+        day = answers.parse_as_of(as_of) if as_of is not None else None
         found, seen = await reads.answer(
             min_position,
-            lambda conn: queries.company_valuations(conn, reads.streams, company_id, instant, day),
+            lambda conn: answers.company_valuations(conn, reads.streams, company_id, instant, day),
         )
         if found is None:
             raise problem(404, f"the ledger holds no fact about {company_id!r}")
@@ -128,7 +128,7 @@ class QueriesController(Controller):
         day, instant = _moment(as_of, known_at)
         found, seen, last = await reads.answer(
             min_position,
-            lambda conn: queries.companies(
+            lambda conn: answers.companies(
                 conn, reads.streams, reads.rules, day, instant, after, limit
             ),
             read_models=True,
@@ -163,7 +163,7 @@ class QueriesController(Controller):
         day, instant = _moment(as_of, known_at)
         holdings, seen = await reads.answer(
             min_position,
-            lambda conn: queries.portfolio(conn, reads.streams, investor_id, day, instant),
+            lambda conn: answers.portfolio(conn, reads.streams, investor_id, day, instant),
             read_models=True,
         )
         if holdings is None:
@@ -196,7 +196,7 @@ class QueriesController(Controller):
         day, instant = _moment(as_of, known_at)
         rules, seen = await reads.answer(
             min_position,
-            lambda conn: queries.export_rules(
+            lambda conn: answers.export_rules(
                 conn, reads.streams, reads.rules, day, instant, target_jurisdiction
             ),
         )

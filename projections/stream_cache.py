@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import gc
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from events.store import Connection
+from events.log import Connection, read_streams
 from projections.timeline import (
     LoggedEvent,
     Timeline,
@@ -22,34 +22,10 @@ from projections.timeline import (
     effective_facts,
     timeline,
 )
-from service.metrics import STREAM_READS
 
 _END_OF_TIME = dt.datetime.max.replace(tzinfo=dt.UTC)
 FREEZE_AFTER = 2_000  # the least growth in events held between two gc.freeze() calls
 FREEZE_GROWTH = 1.05  # and the least growth in proportion
-
-# One statement, so the streams and the positions come from one snapshot. The last position
-# known at an instant is the newest entry of the (recorded_at, position) index at or before it,
-# since recorded_at never decreases in position order.
-#
-# Each parameter is read through a scalar subquery, which hides its value from the planner, so
-# PostgreSQL keeps one generic plan for the prepared statement instead of planning each call.
-_READ = """
-    SELECT 's' AS part, e.stream, e.stream_version, e.event_id, e.type, e.position,
-           e.recorded_at, e.effective_date, e.data::text AS data
-    FROM unnest((SELECT $1::text[]), (SELECT $2::integer[])) AS s(stream, after)
-    JOIN events e ON e.stream = s.stream AND e.stream_version > s.after
-    UNION ALL
-    SELECT 'r', NULL, NULL, NULL, NULL,
-           (SELECT max(e.position) FROM events e WHERE e.stream LIKE 'export-rule:%'),
-           NULL, NULL, NULL
-    UNION ALL
-    (SELECT 'p', NULL, NULL, NULL, NULL, e.position, NULL, NULL, NULL FROM events e
-     WHERE e.recorded_at <= (SELECT $3::timestamptz)
-     ORDER BY e.recorded_at DESC, e.position DESC LIMIT 1)
-    UNION ALL
-    SELECT 'h', NULL, NULL, NULL, NULL, position, recorded_at, NULL, NULL FROM ledger_head
-"""
 
 
 class Stream:
@@ -120,11 +96,10 @@ class Snapshot:
 class StreamCache:
     """The streams read lately, decoded, at most ``max_events`` events in all."""
 
-    def __init__(self, max_events: int) -> None:
+    def __init__(self, max_events: int, on_read: Callable[[bool], None] | None = None) -> None:
         self.max_events = max_events
         self.events = 0
-        self._hits = STREAM_READS.labels(result="hit")  # found held (perhaps extended)
-        self._misses = STREAM_READS.labels(result="miss")  # read whole
+        self._on_read = on_read  # told of each stream read: found held (True) or read whole
         self._streams: OrderedDict[str, Stream] = OrderedDict()
         self._frozen_at = 0  # events held at the last gc.freeze()
 
@@ -138,7 +113,7 @@ class StreamCache:
         streams = list(dict.fromkeys(streams))  # each once
         held = [self._streams.get(name) for name in streams]
         after = [s.version if s is not None else 0 for s in held]
-        rows = await conn.fetch(_READ, streams, after, known_at)
+        rows = await read_streams(conn, streams, after, known_at)
         snapshot = Snapshot(known_at=known_at)
         by_stream: dict[str, list[Any]] = {name: [] for name in streams}
         head_recorded: dt.datetime | None = None
@@ -165,7 +140,8 @@ class StreamCache:
             found = by_stream[name]
             found.sort(key=_version)
             added = stream.extend(found)
-            (self._misses if mine is None else self._hits).inc()
+            if self._on_read is not None:
+                self._on_read(mine is not None)
             self._keep(name, stream, added)
             snapshot.streams[name] = stream
         if self.events >= max(self._frozen_at + FREEZE_AFTER, self._frozen_at * FREEZE_GROWTH):

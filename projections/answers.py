@@ -10,11 +10,13 @@ from typing import Annotated
 
 import msgspec
 
-from events.history import read_rules
-from events.store import Connection
+from events.errors import FieldError, InvalidQueryError
+from events.log import Connection, read_rules
+from events.streams import company_stream, stream_id
 from projections import lookups, projector
 from projections.company import CompanyState, DatedValuation, fold_company, valuations_in_order
 from projections.rules import RuleState, rules_in_force
+from projections.stream_cache import Snapshot, StreamCache
 from projections.timeline import (
     EffectiveFact,
     LoggedEvent,
@@ -23,8 +25,6 @@ from projections.timeline import (
     logged,
     timeline,
 )
-from service.problems import problem
-from service.streams import Snapshot, StreamCache
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _Instant = Annotated[dt.datetime, msgspec.Meta(tz=True)]
@@ -57,7 +57,7 @@ def parse_known_at(value: str | None) -> dt.datetime:
 
 
 def _bad(field: str, message: str) -> Exception:
-    return problem(400, f"{field}: {message}", errors=[{"field": field, "message": message}])
+    return InvalidQueryError(f"{field}: {message}", [FieldError(field, message)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +138,7 @@ async def company(
     known_at: dt.datetime,
 ) -> tuple[CompanyState | None, Seen]:
     """Return a company's state on ``as_of`` as known at ``known_at``, and what it reflects."""
-    stream = f"company:{company_id}"
+    stream = company_stream(company_id)
     history = await cache.read(conn, [stream], known_at)
     ordered = history.facts(stream).until(as_of)
     if not ordered:
@@ -155,7 +155,7 @@ async def company_valuations(
     as_of: dt.date | None,
 ) -> tuple[list[DatedValuation] | None, Seen]:
     """Return every valuation of a company as known at ``known_at`` (None: company unknown)."""
-    stream = f"company:{company_id}"
+    stream = company_stream(company_id)
     history = await cache.read(conn, [stream], known_at)
     facts = history.facts(stream)
     if not facts.facts:
@@ -189,12 +189,12 @@ async def companies(
     """Return a page of companies known on ``as_of``; the last company id continues it."""
     indexed = (await projector.status(conn)).position  # before the lookup it bounds
     ids = await lookups.company_ids(conn, after, limit)
-    streams = [f"company:{company_id}" for company_id in ids]
+    streams = [company_stream(company_id) for company_id in ids]
     history = await cache.read(conn, streams, known_at)
     in_force = await rules.in_force(conn, history, known_at, as_of)
     found = []
     for stream in streams:
-        company_id = stream.removeprefix("company:")
+        company_id = stream_id(stream)
         state = fold_company(company_id, history.facts(stream).until(as_of), in_force)
         if state is not None:
             found.append(state)
@@ -208,14 +208,14 @@ async def portfolio(
     """Return the companies and rounds an investor took part in (None: investor unknown)."""
     indexed = (await projector.status(conn)).position  # before the lookup it bounds
     links = await lookups.investor_company_ids(conn, investor_id)
-    streams = [f"company:{company_id}" for company_id, _ in links]
+    streams = [company_stream(company_id) for company_id, _ in links]
     history = await cache.read(conn, streams, known_at)
     seen = _seen(history, min(history.position, indexed))
     if not any(first <= history.position for _, first in links):
         return None, seen  # no round naming the investor was recorded by known_at
     holdings = []
     for stream in streams:
-        company_id = stream.removeprefix("company:")
+        company_id = stream_id(stream)
         state = fold_company(company_id, history.facts(stream).until(as_of), [])
         if state is None:
             continue
