@@ -203,17 +203,6 @@ class EventRetracted(Fact, frozen=True):
     reason: Text
 
 
-Payload: TypeAlias = (
-    CompanyRegistered
-    | RoundAnnounced
-    | ValuationReported
-    | RegulatoryApproval
-    | ExportRule
-    | EventCorrected
-    | EventRetracted
-)
-
-
 class Envelope(
     Struct,
     frozen=True,
@@ -274,18 +263,6 @@ AnyEnvelope: TypeAlias = (
     | EventRetractedEvent
 )
 
-ENVELOPE_TYPES: dict[str, type[Envelope]] = {
-    cls.__struct_config__.tag: cls  # type: ignore[misc]
-    for cls in (
-        CompanyRegisteredEvent,
-        RoundAnnouncedEvent,
-        ValuationReportedEvent,
-        RegulatoryApprovalEvent,
-        ExportRuleEvent,
-        EventCorrectedEvent,
-        EventRetractedEvent,
-    )
-}
 PAYLOAD_TYPES: dict[str, type[Fact]] = {
     COMPANY_REGISTERED: CompanyRegistered,
     ROUND_ANNOUNCED: RoundAnnounced,
@@ -295,7 +272,6 @@ PAYLOAD_TYPES: dict[str, type[Fact]] = {
     EVENT_CORRECTED: EventCorrected,
     EVENT_RETRACTED: EventRetracted,
 }
-AMENDMENT_TYPES = frozenset({EVENT_CORRECTED, EVENT_RETRACTED})
 EVENT_TYPES = tuple(PAYLOAD_TYPES)
 
 

@@ -42,14 +42,6 @@ class _Request:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class GroupStats:
-    """How big the last group was; exposed for metrics."""
-
-    requests: int
-    events: int
-
-
 @dataclass(slots=True)
 class _Flight:
     """A planned group on its way to the database."""
@@ -82,7 +74,6 @@ class GroupCommitter:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.groups_committed = 0
-        self.last_group = GroupStats(0, 0)
 
     def start(self) -> None:
         """Start the append task."""
@@ -253,7 +244,6 @@ class GroupCommitter:
 
     def _record(self, flight: _Flight) -> None:
         self.groups_committed += 1
-        self.last_group = GroupStats(len(flight.group), len(flight.state.rows))
         self._answer(flight.group, flight.outcomes)
 
     @staticmethod

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.params import PathParameter, QueryParameter
-from msgspec import Meta
 
 from events.decoding import decode_request
 from events.errors import FieldError, InvalidRequestError, LedgerError
@@ -33,7 +32,6 @@ from service.webhooks.targets import TargetError
 
 SCOPE = {SCOPE_OPT: "webhooks:manage"}
 WebhookId = Annotated[str, PathParameter(pattern=r"^wh_[0-9a-f]{32}$")]
-EventTypeName = Annotated[str, Meta(extra_json_schema={"enum": list(EVENT_TYPES)})]
 
 
 _new_webhook = msgspec.json.Decoder(NewWebhook)
