@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from tests import factories
 from tests.receiver import Answer, Received, Receiver
 from tests.support import append, client_for, make_tokens, unique_id, wait_for
@@ -45,9 +43,7 @@ async def test_enabling_after_a_410_sends_the_message_it_failed(db_url: str) -> 
 
             # then the message failed by the 410 goes out again, and the one queued behind it
             async def both_delivered() -> bool:
-                page = await client.get(
-                    f"/webhooks/{endpoint}/deliveries", headers=tokens.header()
-                )
+                page = await client.get(f"/webhooks/{endpoint}/deliveries", headers=tokens.header())
                 return {d["status"] for d in page.json()["deliveries"]} == {"succeeded"}
 
             await wait_for(lambda: _arrived(receiver, 3))
