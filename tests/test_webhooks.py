@@ -38,7 +38,7 @@ async def register(
     client: AsyncTestClient[Any], tokens: Tokens, url: str, **fields: Any
 ) -> dict[str, Any]:
     response = await client.post(
-        "/webhooks", json={"url": url, **fields}, headers=tokens.header("webhooks")
+        "/webhooks", json={"url": url, **fields}, headers=tokens.header()
     )
     assert response.status_code == 201, response.text
     return dict(response.json())
@@ -107,7 +107,7 @@ async def test_bad_registrations_name_the_field(
     service: Any, body: dict[str, Any], field: str, status: int
 ) -> None:
     client, tokens = service
-    response = await client.post("/webhooks", json=body, headers=tokens.header("webhooks"))
+    response = await client.post("/webhooks", json=body, headers=tokens.header())
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     assert [e["field"] for e in response.json()["errors"]] == [field]
