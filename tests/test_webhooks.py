@@ -37,9 +37,7 @@ async def service(db_url: str) -> AsyncIterator[tuple[AsyncTestClient[Any], Toke
 async def register(
     client: AsyncTestClient[Any], tokens: Tokens, url: str, **fields: Any
 ) -> dict[str, Any]:
-    response = await client.post(
-        "/webhooks", json={"url": url, **fields}, headers=tokens.header()
-    )
+    response = await client.post("/webhooks", json={"url": url, **fields}, headers=tokens.header())
     assert response.status_code == 201, response.text
     return dict(response.json())
 

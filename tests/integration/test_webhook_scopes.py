@@ -54,7 +54,9 @@ async def test_registering_with_events_read_too_is_allowed(
 ) -> None:
     token = await _token(db_url, *scopes)
     async with client_for(db_url, **SETTINGS) as client:
-        answer = await client.post("/webhooks", json={"url": "http://127.0.0.1:9/in"}, headers=token)
+        answer = await client.post(
+            "/webhooks", json={"url": "http://127.0.0.1:9/in"}, headers=token
+        )
     assert answer.status_code == 201, answer.text
 
 
