@@ -38,6 +38,7 @@ from service.routes.ledger import LedgerController
 from service.routes.queries import QueriesController
 from service.routes.webhooks import WebhooksController
 from service.settings import Settings
+from service.slow_clients import BodyDeadline
 from service.streams import StreamCache
 from service.webhooks.dispatcher import Dispatcher
 from service.webhooks.registry import WEBHOOKS_CHANNEL
@@ -205,6 +206,7 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
         lifespan=[lifespan],
         middleware=[
             RequestIds(),
+            BodyDeadline(settings.body_timeout_seconds, settings.max_body_bytes),
             InFlight(settings.max_concurrent_requests),
             request_metrics().middleware,
             ScopeCheck(),
