@@ -25,6 +25,7 @@ from events.writer import GroupCommitter
 from projections import projector
 from service.auth import ScopeCheck, allowed_methods
 from service.database import create_pool, database_url
+from service.deadlines import RequestDeadline
 from service.keys import KeyCache
 from service.limits import InFlight, RateLimiter
 from service.logs import RequestIds, stamp_response
@@ -208,6 +209,7 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
             RequestIds(),
             BodyDeadline(settings.body_timeout_seconds, settings.max_body_bytes),
             InFlight(settings.max_concurrent_requests),
+            RequestDeadline(settings.request_timeout_seconds),
             request_metrics().middleware,
             ScopeCheck(),
         ],
