@@ -120,9 +120,15 @@ class GroupCommitter:
             self._queue.put_nowait(request)
         except asyncio.QueueFull:
             raise OverloadedError("too many appends are waiting; retry shortly") from None
-        # Every request is answered by the writer: a database that hangs makes its statements
-        # time out (the pool's command timeout), which fails the group with a 503.
-        return await request.future
+        # A database that hangs makes the writer's statements time out (the pool's command
+        # timeout), but a request can wait for earlier groups' timeouts, and for cancellations,
+        # first: so its wait is bounded too. Its future is then cancelled and the writer skips
+        # it; whether its events were committed, a retry with their ids tells.
+        try:
+            return await asyncio.wait_for(request.future, self._answer_within)
+        except TimeoutError:
+            late = TimeoutError(f"no commit within {self._answer_within:g} s")
+            raise _unavailable(request, late) from None
 
     async def _run(self) -> None:
         previous: _Flight | None = None

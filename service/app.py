@@ -22,6 +22,7 @@ from litestar.static_files import create_static_files_router
 from projections.answers import RuleCache
 from projections.stream_cache import StreamCache
 from service.bootstrap import database, group_committer, workers
+from service.deadlines import RequestDeadline
 from service.http.auth import ScopeCheck, allowed_methods
 from service.http.dependencies import ReadSide, dependencies
 from service.http.limits import InFlight, RateLimiter
@@ -35,6 +36,7 @@ from service.http.routes.queries import QueriesController
 from service.http.routes.webhooks import WebhooksController
 from service.keys import KeyCache
 from service.settings import Settings
+from service.slow_clients import BodyDeadline
 from service.webhooks.targets import Resolver, SystemResolver
 
 FULL_COLLECTION_EVERY = 1000  # collections of the middle generation (the default is 10)
@@ -174,7 +176,9 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
         lifespan=[lifespan],
         middleware=[
             RequestIds(),
+            BodyDeadline(settings.body_timeout_seconds, settings.max_body_bytes),
             InFlight(settings.max_concurrent_requests),
+            RequestDeadline(settings.request_timeout_seconds),
             request_metrics().middleware,
             ScopeCheck(),
         ],

@@ -47,6 +47,8 @@ class Settings(Struct, frozen=True, kw_only=True):
     pool_size: int = 10
     append_queue_limit: int = 10_000
     request_timeout_seconds: float = 10.0
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
     log_level: str = "info"
     log_format: str = "json"
     max_concurrent_requests: int = 1000
@@ -76,6 +78,12 @@ class Settings(Struct, frozen=True, kw_only=True):
             ),
             request_timeout_seconds=float(
                 env.get("LEDGER_REQUEST_TIMEOUT", defaults.request_timeout_seconds)
+            ),
+            header_timeout_seconds=parse_duration(
+                env.get("LEDGER_HEADER_TIMEOUT", str(defaults.header_timeout_seconds))
+            ),
+            body_timeout_seconds=parse_duration(
+                env.get("LEDGER_BODY_TIMEOUT", str(defaults.body_timeout_seconds))
             ),
             log_level=env.get("LEDGER_LOG_LEVEL", defaults.log_level),
             log_format=env.get("LEDGER_LOG_FORMAT", defaults.log_format),
@@ -119,6 +127,8 @@ class Settings(Struct, frozen=True, kw_only=True):
             raise ValueError("LEDGER_STREAM_CACHE_EVENTS must be 0 (no cache) or more")
         if self.log_format not in ("json", "text"):
             raise ValueError("LEDGER_LOG_FORMAT must be json or text")
+        if self.header_timeout_seconds <= 0 or self.body_timeout_seconds <= 0:
+            raise ValueError("LEDGER_HEADER_TIMEOUT and LEDGER_BODY_TIMEOUT must be positive")
         if self.webhook_timeout_seconds <= 0:
             raise ValueError("LEDGER_WEBHOOK_TIMEOUT must be positive")
         if self.webhook_concurrency < 1:

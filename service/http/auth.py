@@ -52,8 +52,11 @@ async def _authorize(scope: Scope, required: str) -> None:
     scopes = await cache.scopes_of(token.strip())
     if scopes is None:
         raise _unauthorized("the token is not valid or has been revoked")
-    if required not in scopes and "admin" not in scopes:
-        raise problem(403, f"the token lacks the {required!r} scope")
+    # A route may need several scopes (a tuple): each must be held, unless admin is.
+    needed = (required,) if isinstance(required, str) else required
+    missing = [s for s in needed if s not in scopes]
+    if missing and "admin" not in scopes:
+        raise problem(403, f"the token lacks the {missing[0]!r} scope")
     limiter: RateLimiter = scope["litestar_app"].state.rate_limiter
     wait = limiter.take(token.strip()[len(PREFIX) :].partition("_")[0])  # per key id
     if wait is not None:

@@ -50,6 +50,7 @@ _WHEN = {
     401: "no valid token (missing, unknown or revoked)",
     403: "the token lacks the operation's scope",
     404: "no such resource, or not known at that point in time",
+    408: "the body did not arrive within LEDGER_BODY_TIMEOUT; the connection is closed",
     409: "a conflict with what is recorded (idempotency, expected_version, a pending delivery)",
     413: "the body is larger than LEDGER_MAX_BODY_BYTES",
     422: "well formed but not applicable (an unknown correction target, a refused URL)",

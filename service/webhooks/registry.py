@@ -137,16 +137,33 @@ async def rotate_secret(
 
 
 async def enable_endpoint(conn: Connection, endpoint_id: str) -> WebhookEndpoint | None:
-    """Enable a disabled endpoint: its queued deliveries and the events since go out again."""
+    """Enable a disabled endpoint: its queued deliveries and the events since go out again.
+
+    A 410 fails the deliveries it answered as it disables the endpoint; enabling undoes both,
+    so those go out again too, as a new series of attempts.
+    """
     row = await conn.fetchrow(
-        f"""WITH w AS (
+        f"""WITH was AS (
+                SELECT disabled_at FROM webhook_endpoints WHERE endpoint_id = $1
+            ), w AS (
                 UPDATE webhook_endpoints
                 SET failing_since = CASE WHEN disabled_at IS NULL THEN failing_since END,
                     disabled_at = NULL, disabled_reason = NULL
                 WHERE endpoint_id = $1
                 RETURNING *
+            ), resumed AS (
+                UPDATE webhook_deliveries d
+                SET status = 'pending', series_start = d.attempts, next_attempt_at = now(),
+                    completed_at = NULL
+                WHERE d.endpoint_id = $1 AND d.status = 'failed'
+                  AND (SELECT disabled_at FROM was) IS NOT NULL
+                  AND (SELECT a.response_code FROM webhook_attempts a
+                       WHERE a.delivery_id = d.delivery_id
+                       ORDER BY a.attempt_id DESC LIMIT 1) = 410
+                RETURNING 1
             )
-            SELECT {ENDPOINT_COLUMNS}, pg_notify('{WEBHOOKS_CHANNEL}', '')
+            SELECT {ENDPOINT_COLUMNS}, pg_notify('{WEBHOOKS_CHANNEL}', ''),
+                   (SELECT count(*) FROM resumed) AS resumed
             FROM w JOIN webhook_cursors c USING (endpoint_id)""",
         endpoint_id,
     )

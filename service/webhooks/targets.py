@@ -104,15 +104,27 @@ def refusal(address: IPAddress) -> str | None:
 
 
 def check_addresses(host: str, addresses: Iterable[str]) -> list[str]:
-    """Return ``addresses`` if every one is public; else raise TargetError naming the first."""
+    """Return ``addresses`` if every one is public; else raise TargetError (without them)."""
     checked = list(addresses)
     if not checked:
         raise TargetError(f"the host {host!r} does not resolve to any address")
     for text in checked:
         why = refusal(ipaddress.ip_address(text.split("%", 1)[0]))
+        if why is not None and _is_address(host):
+            raise TargetError(f"{host!r} is {why}")
         if why is not None:
-            raise TargetError(f"the host {host!r} resolves to {text}, {why}")
+            # The answer goes to whoever registered the URL: the address a name resolves to
+            # inside this network is not theirs to learn.
+            raise TargetError(f"the host {host!r} resolves to a non-public address")
     return checked
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def parse_url(url: str, allow_private: bool) -> SplitResult:

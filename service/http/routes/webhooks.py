@@ -31,6 +31,8 @@ from service.webhooks import registry
 from service.webhooks.targets import TargetError
 
 SCOPE = {SCOPE_OPT: "webhooks:manage"}
+# Choosing where events go, or sending the log again, hands over events: only to a reader.
+READS_THE_LOG = {SCOPE_OPT: ("webhooks:manage", "events:read")}
 WebhookId = Annotated[str, PathParameter(pattern=r"^wh_[0-9a-f]{32}$")]
 
 
@@ -73,6 +75,7 @@ class WebhooksController(Controller):
 
     @post(
         "/",
+        opt=READS_THE_LOG,
         status_code=201,
         operation_class=json_body(NewWebhook, "The endpoint to register."),
     )
@@ -84,7 +87,9 @@ class WebhooksController(Controller):
     ) -> CreatedWebhook:
         """Register an endpoint; the answer holds its secret, shown only this once.
 
-        It receives the events appended from now on; ``replay`` sends earlier ones.
+        It receives the events appended from now on; ``replay`` sends earlier ones. Needs
+        ``events:read`` as well as ``webhooks:manage``: a webhook sends only what its creator
+        may read.
         """
         body = decode_request(await request.body(), _new_webhook)
         types = _checked_types(body.event_types)
@@ -189,13 +194,14 @@ class WebhooksController(Controller):
 
     @post(
         "/{endpoint_id:str}/replay",
+        opt=READS_THE_LOG,
         status_code=202,
         operation_class=json_body(Replay, "The position after which to send again."),
     )
     async def replay(
         self, request: Request[Any, Any, Any], pool: Pool, endpoint_id: WebhookId
     ) -> ReplayQueued:
-        """Queue every matching event after ``after_position`` again (as new deliveries)."""
+        """Queue every matching event after ``after_position`` again; needs ``events:read`` too."""
         body = decode_request(await request.body(), _replay)
         async with pool.acquire() as conn:
             queued = await registry.replay(conn, endpoint_id, body.after_position)
