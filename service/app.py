@@ -22,8 +22,8 @@ from litestar.static_files import create_static_files_router
 from projections.answers import RuleCache
 from projections.stream_cache import StreamCache
 from service.bootstrap import database, group_committer, workers
-from service.deadlines import RequestDeadline
 from service.http.auth import ScopeCheck, allowed_methods
+from service.http.deadlines import RequestDeadline
 from service.http.dependencies import ReadSide, dependencies
 from service.http.limits import InFlight, RateLimiter
 from service.http.logs import RequestIds, stamp_response
@@ -34,9 +34,9 @@ from service.http.routes.health import health, metrics
 from service.http.routes.ledger import LedgerController
 from service.http.routes.queries import QueriesController
 from service.http.routes.webhooks import WebhooksController
+from service.http.slow_clients import BodyDeadline
 from service.keys import KeyCache
 from service.settings import Settings
-from service.slow_clients import BodyDeadline
 from service.webhooks.targets import Resolver, SystemResolver
 
 FULL_COLLECTION_EVERY = 1000  # collections of the middle generation (the default is 10)

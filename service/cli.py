@@ -105,7 +105,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.app import create_app
-    from service.slow_clients import with_header_timeout
+    from service.http.slow_clients import with_header_timeout
 
     if args.demo:
         if settings.database_url:

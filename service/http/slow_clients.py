@@ -22,7 +22,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from service.problems import problem
+from service.http.problems import problem
 
 
 class HeaderDeadlineProtocol(HttpToolsProtocol):

@@ -21,7 +21,7 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.problems import problem
+from service.http.problems import problem
 
 GRACE_SECONDS = 0.2  # lets an append's own answer, which names its event_ids, come first
 # Answered without this limit: /ledger/verify hashes the whole log, however long it is.
