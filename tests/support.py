@@ -37,22 +37,26 @@ def with_database(url: str, name: str) -> str:
 
 
 @asynccontextmanager
+async def connected(url: str) -> AsyncIterator[asyncpg.Connection]:
+    """Connect to the database at ``url`` for the block; the connection is closed after it."""
+    conn = await asyncpg.connect(url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
 async def cloned_database(server_url: str, prefix: str = "test") -> AsyncIterator[str]:
     """Create a database cloned from the migrated template; drop it afterwards."""
     name = f"{prefix}_{uuid.uuid4().hex[:16]}"
-    conn = await asyncpg.connect(server_url)
-    try:
+    async with connected(server_url) as conn:
         await conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
-    finally:
-        await conn.close()
     try:
         yield with_database(server_url, name)
     finally:
-        conn = await asyncpg.connect(server_url)
-        try:
+        async with connected(server_url) as conn:
             await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        finally:
-            await conn.close()
 
 
 def unique_id(prefix: str = "co") -> str:
@@ -77,12 +81,9 @@ class Tokens:
 
 async def make_tokens(url: str) -> Tokens:
     """Create a key per scope in the database at ``url``."""
-    conn = await asyncpg.connect(url)
-    try:
+    async with connected(url) as conn:
         made = [(await create_key(conn, scope, [scope]))[1] for scope in SCOPES]
         everything = (await create_key(conn, "all", list(SCOPES)))[1]
-    finally:
-        await conn.close()
     return Tokens(*made, everything)
 
 
@@ -105,11 +106,8 @@ async def append(client: AsyncTestClient[Any], tokens: Tokens, envelope: dict[st
 
 async def count_events(url: str) -> int:
     """Return how many events the database at ``url`` holds."""
-    conn = await asyncpg.connect(url)
-    try:
+    async with connected(url) as conn:
         return int(await conn.fetchval("SELECT count(*) FROM events"))
-    finally:
-        await conn.close()
 
 
 def free_port() -> int:
@@ -120,7 +118,10 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``ledger serve`` as a real process, for tests that need one (crashes, concurrency)."""
+    """``ledger serve`` or ``ledger worker`` as a real process (crashes, concurrency, the demo).
+
+    Tests build them with the ``ledger_processes`` fixture, which kills any left running.
+    """
 
     running: ClassVar[set[subprocess.Popen[bytes]]] = set()  # killed at the end of the session
 
@@ -135,36 +136,45 @@ class ServerProcess:
 
     def __init__(
         self,
-        url: str,
+        url: str | None,
         log_path: Path,
         env: dict[str, str] | None = None,
         command: str = "serve",
+        args: tuple[str, ...] = (),
+        cwd: Path | None = None,
     ) -> None:
         self.url = url
         self.env = env or {}
         self.command = command
+        self.args = args
+        self.cwd = cwd
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
-        """Start the server and wait until /health answers."""
-        env = {
-            **os.environ,
-            "DATABASE_URL": self.url,
-            "LEDGER_PORT": str(self.port),
-            "LEDGER_LOG_LEVEL": "warning",
-            **self.env,
-        }
+    def _environment(self) -> dict[str, str]:
+        if self.url is None:  # its own embedded database: nothing of the caller's settings
+            env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+            env.pop("DATABASE_URL", None)
+        else:
+            env = {**os.environ, "DATABASE_URL": self.url}
+        return {**env, "LEDGER_PORT": str(self.port), "LEDGER_LOG_LEVEL": "warning", **self.env}
+
+    def start(self, within: float = 30) -> None:
+        """Start the process; for ``serve``, wait until /health answers."""
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", self.command], env=env, stdout=log, stderr=log
+            [sys.executable, "-m", "service.cli", self.command, *self.args],
+            env=self._environment(),
+            cwd=self.cwd,
+            stdout=log,
+            stderr=log,
         )
         ServerProcess.running.add(self.process)
         if self.command != "serve":  # a worker has no HTTP to wait for
             return
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
@@ -177,6 +187,10 @@ class ServerProcess:
                 continue
             raise AssertionError(f"server exited with {code}: {self.log_path.read_text()}")
         raise AssertionError(f"server did not start: {self.log_path.read_text()}")
+
+    def is_running(self) -> bool:
+        """Return whether the process was started and has not ended."""
+        return self.process is not None and self.process.poll() is None
 
     def kill(self) -> None:
         """Kill the server with SIGKILL, as a crash would."""
@@ -218,28 +232,19 @@ def ledger(
 
 
 async def read_models(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    conn = await asyncpg.connect(url)
-    try:
+    async with connected(url) as conn:
         return {
             table: [tuple(r) for r in await conn.fetch(f"SELECT * FROM {table} ORDER BY 1, 2")]
             for table in projector.TABLES
         }
-    finally:
-        await conn.close()
 
 
 async def caught_up(url: str) -> bool:
-    conn = await asyncpg.connect(url)
-    try:
+    async with connected(url) as conn:
         head = await conn.fetchval("SELECT position FROM ledger_head")
         return bool((await projector.status(conn)).position == head)
-    finally:
-        await conn.close()
 
 
 async def rebuild(url: str) -> int:
-    conn = await asyncpg.connect(url)
-    try:
+    async with connected(url) as conn:
         return await projector.rebuild(conn, chunk=7)
-    finally:
-        await conn.close()

@@ -8,22 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
 import pytest
 
 from service.keys import create_key
 from tests import factories
-from tests.support import append, client_for, make_tokens, unique_id
+from tests.support import append, client_for, connected, make_tokens, unique_id
 
 SETTINGS = {"webhook_allow_private": True}
 
 
 async def _token(url: str, *scopes: str) -> dict[str, str]:
-    conn = await asyncpg.connect(url)
-    try:
+    async with connected(url) as conn:
         _, token = await create_key(conn, "-".join(scopes), list(scopes))
-    finally:
-        await conn.close()
     return {"Authorization": f"Bearer {token}"}
 
 

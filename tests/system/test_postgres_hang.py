@@ -16,17 +16,16 @@ import signal
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
 from events.migrate import migrate
 from tests import factories
-from tests.support import ServerProcess, make_tokens, unique_id
+from tests.support import ServerProcess, connected, make_tokens, unique_id
 
 TIMEOUT = 2.0  # LEDGER_REQUEST_TIMEOUT of the server under test
 SLACK = 1.0  # scheduling on a shared machine; a second timeout is what must not happen
@@ -64,18 +63,13 @@ def _signal_all(pids: list[int], sig: signal.Signals) -> None:
 
 
 async def test_requests_answer_within_the_request_timeout_while_postgres_hangs(
-    own_postgres: Any, artifacts: Path
+    own_postgres: Any, ledger_processes: Callable[..., ServerProcess]
 ) -> None:
     url = own_postgres.get_uri()
-    conn = await asyncpg.connect(url)
-    try:
+    async with connected(url) as conn:
         await migrate(conn)
-    finally:
-        await conn.close()
     tokens = await make_tokens(url)
-    server = ServerProcess(
-        url, artifacts / "postgres-hang.log", env={"LEDGER_REQUEST_TIMEOUT": str(TIMEOUT)}
-    )
+    server = ledger_processes(url, LEDGER_REQUEST_TIMEOUT=str(TIMEOUT))
     server.start()
     envelopes = [factories.company_registered(unique_id()) for _ in range(8)]
     pids: list[int] = []
@@ -121,14 +115,11 @@ async def test_requests_answer_within_the_request_timeout_while_postgres_hangs(
         assert answer.headers["content-type"].startswith("application/problem+json")
         assert elapsed < TIMEOUT + SLACK, slow
     assert set(retried) <= {200, 201}, retried
-    conn = await asyncpg.connect(url)
-    try:
+    async with connected(url) as conn:
         counts = await conn.fetch(
             "SELECT event_id::text, count(*) AS n FROM events WHERE event_id = ANY($1::uuid[])"
             " GROUP BY event_id",
             [e["event_id"] for e in envelopes],
         )
-    finally:
-        await conn.close()
     assert sorted(r["event_id"] for r in counts) == sorted(e["event_id"] for e in envelopes)
     assert {r["n"] for r in counts} == {1}

@@ -11,8 +11,7 @@ import asyncio
 import json
 import socket
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -25,9 +24,11 @@ PACE = 0.2  # seconds between two bytes of a trickle
 
 
 @pytest.fixture
-def strict_server(db_url: str, artifacts: Path) -> Iterator[ServerProcess]:
+def strict_server(
+    db_url: str, ledger_processes: Callable[..., ServerProcess]
+) -> Iterator[ServerProcess]:
     env = {"LEDGER_HEADER_TIMEOUT": f"{LIMIT}s", "LEDGER_BODY_TIMEOUT": f"{LIMIT}s"}
-    server = ServerProcess(db_url, artifacts / "slow-clients.log", env=env)
+    server = ledger_processes(db_url, **env)
     server.start()
     yield server
     server.terminate()
@@ -113,13 +114,13 @@ async def test_a_slow_body_gets_408(strict_server: ServerProcess, db_url: str) -
     assert stored.json()["events"] == []  # nothing of it was appended
 
 
-async def test_slow_uploaders_do_not_lock_out_other_clients(db_url: str, artifacts: Path) -> None:
+async def test_slow_uploaders_do_not_lock_out_other_clients(
+    db_url: str, ledger_processes: Callable[..., ServerProcess]
+) -> None:
     tokens = await make_tokens(db_url)
     # a bound on requests in flight smaller than the number of slow uploaders
-    server = ServerProcess(
-        db_url,
-        artifacts / "slow-uploaders.log",
-        env={"LEDGER_MAX_CONCURRENT_REQUESTS": "20", "LEDGER_BODY_TIMEOUT": "60s"},
+    server = ledger_processes(
+        db_url, LEDGER_MAX_CONCURRENT_REQUESTS="20", LEDGER_BODY_TIMEOUT="60s"
     )
     server.start()
     uploaders: list[socket.socket] = []

@@ -93,8 +93,10 @@ def logs(draw: Any) -> tuple[list[tuple[uuid.UUID, str, dt.date, Any]], list[Any
     )
     drawn = draw(st.lists(st.tuples(days, facts), max_size=12))
     items = [registered] + [(uuid.uuid4(), t, d, data) for d, (t, data) in drawn]
+    # amendments never touch the registration: retracted, no company would be left to compare
+    targets = draw(st.lists(st.sampled_from(items[1:]), max_size=4)) if len(items) > 1 else []
     amendments = []
-    for target_id, type_, _, data in draw(st.lists(st.sampled_from(items), max_size=4)):
+    for target_id, type_, _, data in targets:
         if draw(st.booleans()) and type_ == "valuation_reported":
             replacement = {**data, "valuation": money(draw(amounts))}
             amendments.append(
@@ -145,4 +147,6 @@ def test_the_answer_does_not_depend_on_the_order_facts_were_recorded_in(
     shuffled = list(items)
     random.shuffle(shuffled)
     # then the company's state is the same on any date
-    assert state_of(items, amendments, as_of) == state_of(shuffled, amendments, as_of)
+    expected = state_of(items, amendments, as_of)
+    assert expected is not None and expected.name == "Zhipu AI"  # a company to compare
+    assert state_of(shuffled, amendments, as_of) == expected

@@ -6,10 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-
 from tests import factories
-from tests.support import count_events, ledger, unique_id
+from tests.support import connected, count_events, ledger, unique_id
 
 
 def write_lines(path: Path, envelopes: list[dict[str, Any]]) -> Path:
@@ -102,11 +100,8 @@ async def test_export_then_verify_offline(db_url: str, tmp_path: Path) -> None:
     assert offline.returncode == 0, offline.stdout + offline.stderr
     assert "intact: 3 events" in offline.stdout
     assert not (tmp_path / "ledger-data").exists()
-    conn = await asyncpg.connect(db_url)
-    try:
+    async with connected(db_url) as conn:
         head = await conn.fetchval("SELECT encode(hash, 'hex') FROM ledger_head")
-    finally:
-        await conn.close()
     assert head in offline.stdout  # the auditor can compare it with GET /ledger/digest
 
     tampered = tmp_path / "tampered.jsonl"

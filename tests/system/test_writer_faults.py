@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -15,9 +15,9 @@ from tests.support import ServerProcess, Tokens, unique_id, wait_for
 
 
 async def test_cut_connections_lose_no_acknowledged_event(
-    db_url: str, tokens: Tokens, artifacts: Path
+    db_url: str, tokens: Tokens, ledger_processes: Callable[..., ServerProcess]
 ) -> None:
-    server = ServerProcess(db_url, artifacts / "cut-connections.log")
+    server = ledger_processes(db_url)
     server.start()
     async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
         # given a burst of appends from 16 writers over a few streams

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from tests import factories as f
-from tests.support import Tokens, client_for, count_events, unique_id
+from tests.support import Tokens, client_for, connected, count_events, unique_id
 
 
 async def test_single_append_returns_a_receipt_and_reads_back(db_url: str, tokens: Tokens) -> None:
@@ -154,8 +154,7 @@ async def test_event_log_refuses_update_delete_and_truncate(db_url: str, tokens:
         await client.post(
             "/events", json=f.company_registered(unique_id()), headers=tokens.header("write")
         )
-    conn = await asyncpg.connect(db_url)
-    try:
+    async with connected(db_url) as conn:
         for statement in [
             "UPDATE events SET type = 'x'",
             "DELETE FROM events",
@@ -168,5 +167,3 @@ async def test_event_log_refuses_update_delete_and_truncate(db_url: str, tokens:
             else:
                 raise AssertionError(f"{statement} was allowed")
         assert await conn.fetchval("SELECT count(*) FROM events") == 1
-    finally:
-        await conn.close()

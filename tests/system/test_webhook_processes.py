@@ -8,8 +8,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import threading
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -28,20 +27,13 @@ ENV = {
 
 
 @pytest.fixture
-def processes(db_url: str, artifacts: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """Build ``ledger`` processes on this test's database; kill any still running at the end."""
-    started: list[ServerProcess] = []
+def processes(db_url: str, ledger_processes: Callable[..., ServerProcess]) -> Any:
+    """Build ``ledger`` processes on this test's database; any still running are killed."""
 
     def make(command: str = "serve", **env: str) -> ServerProcess:
-        name = f"{request.node.name}-{len(started)}-{command}.log"
-        process = ServerProcess(db_url, artifacts / name, env={**ENV, **env}, command=command)
-        started.append(process)
-        return process
+        return ledger_processes(db_url, command, **{**ENV, **env})
 
-    yield make
-    for process in started:
-        if process.process is not None and process.process.poll() is None:
-            process.kill()
+    return make
 
 
 async def _append_batch(http: httpx.AsyncClient, header: dict[str, str], n: int) -> list[str]:

@@ -20,7 +20,7 @@ from events.integrity import verify_store
 from events.records import prepare
 from events.writer import GroupCommitter
 from tests import factories as f
-from tests.support import Tokens, append, client_for, unique_id, wait_for
+from tests.support import Tokens, append, client_for, connected, unique_id, wait_for
 
 
 async def _append_log(client: Any, tokens: Tokens, company: str) -> list[dict[str, Any]]:
@@ -47,15 +47,12 @@ async def _append_log(client: Any, tokens: Tokens, company: str) -> list[dict[st
 
 async def _tamper(db_url: str, statement: str, *args: Any) -> str:
     """Run ``statement`` on the log with the append-only trigger switched off, as superuser."""
-    conn = await asyncpg.connect(db_url)
-    try:
+    async with connected(db_url) as conn:
         async with conn.transaction():
             await conn.execute("ALTER TABLE events DISABLE TRIGGER events_append_only")
             status = await conn.execute(statement, *args)
             await conn.execute("ALTER TABLE events ENABLE TRIGGER events_append_only")
         return status
-    finally:
-        await conn.close()
 
 
 async def _verify(client: Any, tokens: Tokens) -> dict[str, Any]:

@@ -14,9 +14,8 @@ import itertools
 import random
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -25,7 +24,7 @@ import pytest
 
 from events.chain import format_instant
 from tests import factories as f
-from tests.support import ServerProcess, Tokens, unique_id
+from tests.support import ServerProcess, Tokens, connected, unique_id
 
 WRITERS = 8
 APPENDS_PER_WRITER = 60
@@ -34,13 +33,11 @@ READ_PAGE = 37  # an odd page size, so pages end in the middle of groups
 
 
 @pytest.fixture
-def server(db_url: str, artifacts: Path, request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
-    """Run ``ledger serve`` on this test's database; kill it when the test ends."""
-    process = ServerProcess(db_url, artifacts / f"{request.node.name}.log")
+def server(db_url: str, ledger_processes: Callable[..., ServerProcess]) -> ServerProcess:
+    """Run ``ledger serve`` on this test's database; it is killed when the test ends."""
+    process = ledger_processes(db_url)
     process.start()
-    yield process
-    if process.process is not None and process.process.poll() is None:
-        process.kill()
+    return process
 
 
 @dataclass
@@ -151,27 +148,20 @@ async def _reader(server: ServerProcess, tokens: Tokens, run: Run) -> None:
 
 
 async def _stored(db_url: str) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(db_url)
-    try:
+    async with connected(db_url) as conn:
         return await conn.fetch(
             """SELECT position, event_id, stream, stream_version, type, recorded_at,
                       data::text AS data, hash
                FROM events ORDER BY position"""
         )
-    finally:
-        await conn.close()
 
 
 @pytest.fixture
-def second_server(
-    db_url: str, artifacts: Path, request: pytest.FixtureRequest
-) -> Iterator[ServerProcess]:
+def second_server(db_url: str, ledger_processes: Callable[..., ServerProcess]) -> ServerProcess:
     """Run another ``ledger serve`` on the same database (the README says they may share it)."""
-    process = ServerProcess(db_url, artifacts / f"{request.node.name}-second.log")
+    process = ledger_processes(db_url)
     process.start()
-    yield process
-    if process.process is not None and process.process.poll() is None:
-        process.kill()
+    return process
 
 
 @pytest.mark.parametrize("processes", [1, 2])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from collections.abc import Callable
 
 import httpx
 
@@ -25,15 +25,12 @@ def metric(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-async def test_metrics_logs_and_request_ids_after_traffic(db_url: str, artifacts: Path) -> None:
+async def test_metrics_logs_and_request_ids_after_traffic(
+    db_url: str, ledger_processes: Callable[..., ServerProcess]
+) -> None:
     tokens = await make_tokens(db_url)
-    log_path = artifacts / "operations.log"
-    log_path.unlink(missing_ok=True)
-    server = ServerProcess(
-        db_url,
-        log_path,
-        env={"LEDGER_LOG_LEVEL": "info", "LEDGER_WEBHOOK_ALLOW_PRIVATE": "1"},
-    )
+    server = ledger_processes(db_url, LEDGER_LOG_LEVEL="info", LEDGER_WEBHOOK_ALLOW_PRIVATE="1")
+    log_path = server.log_path
     server.start()
     try:
         with Receiver().running() as receiver:

@@ -12,10 +12,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import random
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import asyncpg
 import httpx
 
 from events.integrity import verify_store
@@ -24,6 +23,7 @@ from tests.receiver import Receiver
 from tests.support import (
     ServerProcess,
     caught_up,
+    connected,
     make_tokens,
     read_models,
     rebuild,
@@ -37,11 +37,13 @@ COMPANIES = 3
 ENV = {"LEDGER_WEBHOOK_ALLOW_PRIVATE": "1", "LEDGER_WEBHOOK_TIMEOUT": "10"}
 
 
-async def test_two_servers_and_two_workers_share_one_database(db_url: str, artifacts: Path) -> None:
+async def test_two_servers_and_two_workers_share_one_database(
+    db_url: str, ledger_processes: Callable[..., ServerProcess]
+) -> None:
     tokens = await make_tokens(db_url)
     processes = [
-        ServerProcess(db_url, artifacts / f"processes-{i}-{command}.log", env=ENV, command=command)
-        for i, command in enumerate(["serve", "serve", "worker", "worker"])
+        ledger_processes(db_url, command, **ENV)
+        for command in ["serve", "serve", "worker", "worker"]
     ]
     companies = [unique_id() for _ in range(COMPANIES)]
     acknowledged: dict[str, dict[str, Any]] = {}  # event_id -> receipt
@@ -116,20 +118,17 @@ async def test_two_servers_and_two_workers_share_one_database(db_url: str, artif
                 kept = await read_models(db_url)
     finally:
         for process in processes:
-            if process.process is not None and process.process.poll() is None:
+            if process.is_running():
                 process.terminate()
 
     assert unexpected == []
-    conn = await asyncpg.connect(db_url)
-    try:
+    async with connected(db_url) as conn:
         rows = await conn.fetch("SELECT event_id, position, hash FROM events ORDER BY position")
         report = await verify_store(conn)
         per_stream = await conn.fetch(
             """SELECT stream, array_agg(stream_version ORDER BY position) AS versions
                FROM events GROUP BY stream"""
         )
-    finally:
-        await conn.close()
     positions = [row["position"] for row in rows]
     assert positions == list(range(1, len(rows) + 1))  # gapless
     assert len({row["event_id"] for row in rows}) == len(rows)  # none stored twice

@@ -15,8 +15,7 @@ URLs resolve, so "a schema-valid request must be accepted" is not asked.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -72,21 +71,16 @@ def errors_are_problems(ctx: Any, response: Any, case: Any) -> bool | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def api(
-    shared_url: str, artifacts: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Any]:
+@pytest.fixture
+def api(shared_url: str, ledger_processes: Callable[..., ServerProcess]) -> Iterator[Any]:
     """A server with the demo's events, a webhook endpoint, and the token to call it with."""
     loaded = ledger(shared_url, "import", str(DATASET))
     assert loaded.returncode == 0, loaded.stderr
-    server = ServerProcess(
+    server = ledger_processes(
         shared_url,
-        artifacts / "schemathesis.log",
-        env={
-            "LEDGER_WEBHOOK_ALLOW_PRIVATE": "1",
-            "LEDGER_WEBHOOK_RETRY_SCHEDULE": "60s",
-            "LEDGER_RATE_LIMIT": "0",
-        },
+        LEDGER_WEBHOOK_ALLOW_PRIVATE="1",
+        LEDGER_WEBHOOK_RETRY_SCHEDULE="60s",
+        LEDGER_RATE_LIMIT="0",
     )
     server.start()
     import asyncio

@@ -13,19 +13,17 @@ import asyncio
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
 from events.integrity import verify_store
 from events.migrate import migrate
 from tests import factories
-from tests.support import ServerProcess, make_tokens, unique_id, wait_for
+from tests.support import ServerProcess, connected, make_tokens, unique_id, wait_for
 
 OUTAGE_SECONDS = 10
 REQUEST_TIMEOUT = 3.0  # LEDGER_REQUEST_TIMEOUT of the server under test
@@ -60,18 +58,13 @@ class Load:
 
 
 async def test_the_database_going_away_costs_nothing_acknowledged(
-    own_postgres: Any, artifacts: Path
+    own_postgres: Any, ledger_processes: Callable[..., ServerProcess]
 ) -> None:
     url = own_postgres.get_uri()
-    conn = await asyncpg.connect(url)
-    try:
+    async with connected(url) as conn:
         await migrate(conn)
-    finally:
-        await conn.close()
     tokens = await make_tokens(url)
-    server = ServerProcess(
-        url, artifacts / "outage.log", env={"LEDGER_REQUEST_TIMEOUT": str(REQUEST_TIMEOUT)}
-    )
+    server = ledger_processes(url, LEDGER_REQUEST_TIMEOUT=str(REQUEST_TIMEOUT))
     server.start()
     load = Load()
     running = True
@@ -133,15 +126,12 @@ async def test_the_database_going_away_costs_nothing_acknowledged(
     assert 500 not in load.statuses
     assert load.slowest < REQUEST_TIMEOUT + 2.5, load.slowest
     assert health["status"] == "ok" and health["database"] == "reachable"
-    conn = await asyncpg.connect(url)
-    try:
+    async with connected(url) as conn:
         stored = {
             str(row["event_id"]): row["position"]
             for row in await conn.fetch("SELECT event_id, position FROM events")
         }
         report = await verify_store(conn)
-    finally:
-        await conn.close()
     missing = {e: p for e, p in load.acknowledged.items() if stored.get(e) != p}
     assert missing == {}
     assert report.intact and report.checked == len(stored)

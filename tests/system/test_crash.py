@@ -10,9 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -21,7 +20,7 @@ import pytest
 
 from events.integrity import verify_store
 from tests import factories as f
-from tests.support import ServerProcess, Tokens, unique_id
+from tests.support import ServerProcess, Tokens, connected, unique_id
 
 APPENDERS = 16
 BATCH_SIZE = 10
@@ -29,19 +28,9 @@ ACKNOWLEDGED_BEFORE_CRASH = 200
 
 
 @pytest.fixture
-def servers(db_url: str, artifacts: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """Build server processes on this test's database; kill any still running at the end."""
-    started: list[ServerProcess] = []
-
-    def make() -> ServerProcess:
-        process = ServerProcess(db_url, artifacts / f"{request.node.name}.log")
-        started.append(process)
-        return process
-
-    yield make
-    for process in started:
-        if process.process is not None and process.process.poll() is None:
-            process.kill()
+def servers(db_url: str, ledger_processes: Callable[..., ServerProcess]) -> Any:
+    """Build server processes on this test's database; any still running are killed at the end."""
+    return lambda: ledger_processes(db_url)
 
 
 @dataclass
@@ -130,11 +119,8 @@ async def _finish_burst(tasks: list[asyncio.Task[None]]) -> None:
 
 
 async def _stored(db_url: str) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(db_url)
-    try:
+    async with connected(db_url) as conn:
         return await conn.fetch("SELECT position, event_id, hash FROM events ORDER BY position")
-    finally:
-        await conn.close()
 
 
 async def _all_events(client: httpx.AsyncClient) -> list[dict[str, Any]]:
@@ -256,11 +242,8 @@ async def test_sigterm_drains_in_flight_appends_and_exits_cleanly(
     for batch in burst.batches:
         present = [event_id in by_id for event_id in batch]
         assert all(present) or not any(present), f"a batch was stored in part: {present}"
-    conn = await asyncpg.connect(db_url)
-    try:
+    async with connected(db_url) as conn:
         report = await verify_store(conn)
-    finally:
-        await conn.close()
     assert report.intact, report
 
     # and: the process ended by itself with status 0.

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-import asyncpg
 from httpx import Response
 
 from service.keys import create_key, revoke_key
 from tests import factories as f
-from tests.support import Tokens, client_for, count_events, unique_id, wait_for
+from tests.support import Tokens, client_for, connected, count_events, unique_id, wait_for
 
 PROTECTED = [
     ("POST", "/events"),
@@ -135,11 +134,8 @@ async def test_health_and_the_openapi_document_need_no_token(db_url: str) -> Non
 
 
 async def revoke(url: str, key_id: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
+    async with connected(url) as conn:
         await revoke_key(conn, key_id)
-    finally:
-        await conn.close()
 
 
 async def test_a_revoked_key_is_refused_by_the_running_app_without_a_restart(
@@ -168,8 +164,7 @@ async def test_revocation_while_the_notification_connection_is_down_is_honoured(
         # given a cached key, and the app's notification connection cut
         header = tokens.header("read")
         assert (await client.get("/events", headers=header)).status_code == 200
-        conn = await asyncpg.connect(db_url)
-        try:
+        async with connected(db_url) as conn:
             cut = await conn.fetchval(
                 """SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
                    WHERE datname = current_database() AND query LIKE 'LISTEN%'"""
@@ -177,8 +172,6 @@ async def test_revocation_while_the_notification_connection_is_down_is_honoured(
             assert cut == 1
             # when the key is revoked while nobody listens (the notification is lost)
             await revoke_key(conn, key_id_of(tokens.read))
-        finally:
-            await conn.close()
 
         # then the reconnected listener clears the cache, well before the entry would expire
         async def refused() -> bool:
@@ -200,14 +193,11 @@ async def test_a_key_revoked_before_first_use_is_refused(db_url: str, tokens: To
 
 async def test_the_api_keys_table_stores_no_plaintext_token(db_url: str, tokens: Tokens) -> None:
     # given
-    conn = await asyncpg.connect(db_url)
-    try:
+    async with connected(db_url) as conn:
         key_id, token = await create_key(conn, "analyst", ["events:read", "events:write"])
         # when
         rows = await conn.fetch("SELECT * FROM api_keys")
         dump = await conn.fetchval("SELECT string_agg(api_keys::text, E'\\n') FROM api_keys")
-    finally:
-        await conn.close()
     # then
     issued = [(t, t.split("_", 2)[2]) for t in (token, tokens.read, tokens.write, tokens.all)]
     assert len(rows) == 6
