@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 from urllib.parse import SplitResult, urlsplit
 
@@ -80,27 +80,22 @@ def refusal(address: IPAddress) -> str | None:
             embedded = address.teredo[1]
         if embedded is not None:
             return refusal(embedded)
-        if address.is_site_local:
-            return "a site-local address"
-    if address in METADATA_ADDRESSES:
-        return "a cloud metadata address"
-    if address.is_loopback:
-        return "a loopback address"
-    if address.is_link_local:
-        return "a link-local address"
-    if address.is_multicast:
-        return "a multicast address"
-    if address.is_unspecified or address.is_reserved:
-        return "not a public address"
-    if address in CARRIER_GRADE_NAT:
-        return "a carrier-grade NAT address"
-    if address in UNIQUE_LOCAL:
-        return "a unique-local IPv6 address"
-    if address.is_private:
-        return "a private address"
-    if not address.is_global:
-        return "not a public address"
-    return None
+    return next((why for test, why in _REFUSALS if test(address)), None)
+
+
+# In order: the first that applies names the refusal; an address none applies to is public.
+_REFUSALS: tuple[tuple[Callable[[IPAddress], bool], str], ...] = (
+    (lambda a: isinstance(a, ipaddress.IPv6Address) and a.is_site_local, "a site-local address"),
+    (lambda a: a in METADATA_ADDRESSES, "a cloud metadata address"),
+    (lambda a: a.is_loopback, "a loopback address"),
+    (lambda a: a.is_link_local, "a link-local address"),
+    (lambda a: a.is_multicast, "a multicast address"),
+    (lambda a: a.is_unspecified or a.is_reserved, "not a public address"),
+    (lambda a: a in CARRIER_GRADE_NAT, "a carrier-grade NAT address"),
+    (lambda a: a in UNIQUE_LOCAL, "a unique-local IPv6 address"),
+    (lambda a: a.is_private, "a private address"),
+    (lambda a: not a.is_global, "not a public address"),
+)
 
 
 def check_addresses(host: str, addresses: Iterable[str]) -> list[str]:
