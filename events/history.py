@@ -13,7 +13,7 @@ RULE_STREAMS = "export-rule:%"
 
 
 class HistoryRow(Struct, frozen=True, gc=False):
-    """One stored event as the folds need it: ids, times and the payload text."""
+    """One stored event as the folds need it: ids, times, the payload text and its source."""
 
     event_id: uuid.UUID
     type: str
@@ -21,6 +21,10 @@ class HistoryRow(Struct, frozen=True, gc=False):
     recorded_at: dt.datetime
     effective_date: dt.date
     data: str
+    source_name: str = ""
+    source_url: str | None = None
+    published_at: dt.datetime | None = None
+    fact: str = ""  # the fact key stored with the event; empty: derived when folded
 
 
 async def read_rules(conn: Connection) -> list[HistoryRow]:

@@ -26,10 +26,11 @@ from events.errors import (
     UnprocessableEventError,
 )
 from events.records import PreparedEvent, Receipt
-from events.vocabulary import EventCorrected, stream_of_payload
+from events.vocabulary import AMENDMENT_TYPES, EventCorrected, stream_of_payload
 
 CORRECTED = "event_corrected"
 RETRACTED = "event_retracted"
+RANKED = "report_ranked"
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +196,7 @@ def _plan_event(
 def _resolve_amendment(
     event: PreparedEvent, state: GroupState, local: dict[uuid.UUID, KnownEvent]
 ) -> tuple[str, str]:
-    """Check a correction or retraction against its target; return its stream and root type."""
+    """Check an amendment or rank against its target; return its stream and root type."""
     target_id = event.target_event_id
     assert target_id is not None
     target = local.get(target_id) or state.known.get(target_id)
@@ -207,6 +208,12 @@ def _resolve_amendment(
         )
     if event.type == RETRACTED:
         return target.stream, RETRACTED
+    if event.type == RANKED:
+        if target.type in AMENDMENT_TYPES:
+            raise _unprocessable(
+                "data.target_event_id", f"{target_id} is a {target.type}: only reports are ranked"
+            )
+        return target.stream, RANKED
     try:
         payload = convert_payload(target.root_type, event.replacement, "data.data")
     except InvalidEventError as error:

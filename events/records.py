@@ -11,7 +11,13 @@ from msgspec import Struct
 
 from events.chain import canonical_json
 from events.errors import FieldError, InvalidEventError
-from events.vocabulary import AnyEnvelope, EventCorrected, EventRetracted, stream_of
+from events.vocabulary import (
+    AnyEnvelope,
+    EventCorrected,
+    EventRetracted,
+    ReportRanked,
+    stream_of,
+)
 
 
 class Receipt(Struct, frozen=True, kw_only=True):
@@ -93,7 +99,8 @@ def prepare(envelopes: list[AnyEnvelope], is_batch: bool) -> list[PreparedEvent]
             raise InvalidEventError(f"{field}: {message}", [FieldError(field, message)])
         seen[event_id] = i
         _refuse_nul(envelope, i if is_batch else None)
-        target = data.target_event_id if isinstance(data, EventCorrected | EventRetracted) else None
+        amends = EventCorrected | EventRetracted | ReportRanked
+        target = data.target_event_id if isinstance(data, amends) else None
         prepared.append(
             PreparedEvent(
                 event_id=event_id,

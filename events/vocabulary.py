@@ -1,4 +1,4 @@
-"""The event vocabulary: the seven fact types as frozen, keyword-only, tagged msgspec Structs.
+"""The event vocabulary: the eight event types as frozen, keyword-only, tagged msgspec Structs.
 
 The tag of each envelope is its wire name (``round_announced``) and is fixed forever: stored rows
 carry it in their ``type`` column, so renaming a class never orphans them. New fields get
@@ -192,6 +192,14 @@ class EventRetracted(Fact, frozen=True):
     reason: Text
 
 
+class ReportRanked(Fact, frozen=True):
+    """An analyst ranks a report: preferred, normal, or deprecated (never counted)."""
+
+    target_event_id: uuid.UUID
+    rank: Literal["preferred", "normal", "deprecated"]
+    reason: Text
+
+
 Payload: TypeAlias = (
     CompanyRegistered
     | RoundAnnounced
@@ -200,6 +208,7 @@ Payload: TypeAlias = (
     | ExportRule
     | EventCorrected
     | EventRetracted
+    | ReportRanked
 )
 
 
@@ -218,6 +227,7 @@ class Envelope(
     event_id: uuid.UUID | None = None
     expected_version: Annotated[int, Meta(ge=0)] | None = None
     metadata: Metadata | None = None
+    fact: Slug | None = None  # names the fact reported, when the derived key would not match
 
     @property
     def type(self) -> str:
@@ -253,6 +263,10 @@ class EventRetractedEvent(Envelope, tag="event_retracted", frozen=True):
     data: EventRetracted
 
 
+class ReportRankedEvent(Envelope, tag="report_ranked", frozen=True):
+    data: ReportRanked
+
+
 AnyEnvelope: TypeAlias = (
     CompanyRegisteredEvent
     | RoundAnnouncedEvent
@@ -261,6 +275,7 @@ AnyEnvelope: TypeAlias = (
     | ExportRuleEvent
     | EventCorrectedEvent
     | EventRetractedEvent
+    | ReportRankedEvent
 )
 
 ENVELOPE_TYPES: dict[str, type[Envelope]] = {
@@ -273,6 +288,7 @@ ENVELOPE_TYPES: dict[str, type[Envelope]] = {
         ExportRuleEvent,
         EventCorrectedEvent,
         EventRetractedEvent,
+        ReportRankedEvent,
     )
 }
 PAYLOAD_TYPES: dict[str, type[Fact]] = {
@@ -283,8 +299,10 @@ PAYLOAD_TYPES: dict[str, type[Fact]] = {
     "export_rule": ExportRule,
     "event_corrected": EventCorrected,
     "event_retracted": EventRetracted,
+    "report_ranked": ReportRanked,
 }
-AMENDMENT_TYPES = frozenset({"event_corrected", "event_retracted"})
+AMENDMENT_TYPES = frozenset({"event_corrected", "event_retracted", "report_ranked"})
+RANKS = ("preferred", "normal", "deprecated")
 EVENT_TYPES = tuple(PAYLOAD_TYPES)
 
 
