@@ -129,7 +129,7 @@ def valuations(facts: Iterable[EffectiveFact]) -> list[DatedValuation]:
     return valuations_in_order(sorted(facts, key=in_valid_time_order))
 
 
-def valuations_in_order(ordered: Iterable[EffectiveFact]) -> list[DatedValuation]:
+def valuations_in_order(ordered: Sequence[EffectiveFact]) -> list[DatedValuation]:
     """``valuations`` of facts already in valid-time order (``Timeline``)."""
     return [v for v in map(_dated_valuation, merged_facts(ordered)) if v is not None]
 
