@@ -34,8 +34,9 @@ from typing import Any
 
 from events.facts import round_name_key
 from events.vocabulary import ExportRule, InvestorRef, Money
+from projections.payloads import unchecked
 from projections.provenance import Alternative, Disputes, Provenance, SourceRef
-from projections.timeline import EffectiveFact, in_valid_time_order, unchecked
+from projections.timeline import EffectiveFact, in_valid_time_order
 
 PREFERRED = "preferred"
 DEPRECATED = "deprecated"

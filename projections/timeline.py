@@ -23,23 +23,24 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import types
 import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
+from typing import Any
 
 import msgspec
 
 from events.facts import fact_key
 from events.history import HistoryRow
-from events.vocabulary import PAYLOAD_TYPES, EventCorrected, EventRetracted, ExportRule, Fact
+from events.vocabulary import EventCorrected, EventRetracted, Fact
+from projections.payloads import decode_payload as decode_payload
 from projections.provenance import Provenance, SourceRef
 
 CORRECTED = "event_corrected"
 RETRACTED = "event_retracted"
 RANKED = "report_ranked"
+EXPORT_RULE = "export_rule"
 NORMAL = "normal"
 
 
@@ -107,70 +108,6 @@ def timeline(facts: Iterable[EffectiveFact]) -> Timeline:
     """Order amended facts in valid time (see ``in_valid_time_order``)."""
     ordered = sorted(facts, key=in_valid_time_order)
     return Timeline(ordered, [f.effective_date for f in ordered])
-
-
-def _stored(tp: Any) -> Any:
-    """The type ``tp`` without its checks: payloads read back were checked when appended.
-
-    Each Struct becomes a subclass with the same fields, stripped of their constraints
-    (patterns, lengths) and of ``__post_init__`` (code lists, cross-field rules); decoding a
-    stored payload into it is about five times faster, and the result is still an instance
-    of the vocabulary's class, so the folds see no difference.
-    """
-    origin = get_origin(tp)
-    if origin is Annotated:
-        return _stored(get_args(tp)[0])
-    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
-        mirror = _MIRRORS.get(tp)
-        if mirror is None:
-            hints = get_type_hints(tp)
-            count = len(tp.__struct_defaults__)  # the defaults belong to the last fields
-            tail = tp.__struct_fields__[len(tp.__struct_fields__) - count :]
-            defaults = dict(zip(tail, tp.__struct_defaults__, strict=True))
-            fields = [
-                (name, _stored(hints[name]), defaults[name])
-                if name in defaults
-                else (name, _stored(hints[name]))
-                for name in tp.__struct_fields__
-            ]
-            mirror = msgspec.defstruct(
-                tp.__name__,
-                fields,
-                bases=(tp,),
-                namespace={"__post_init__": _unchecked, "__module__": __name__},
-                frozen=True,
-                kw_only=True,
-            )
-            _MIRRORS[tp] = mirror
-        return mirror
-    if origin is list:
-        return list[_stored(get_args(tp)[0])]  # type: ignore[misc]
-    if origin is dict:
-        key, value = get_args(tp)
-        return dict[_stored(key), _stored(value)]  # type: ignore[misc]
-    if origin in (Union, types.UnionType):
-        return Union[tuple(_stored(arg) for arg in get_args(tp))]  # noqa: UP007
-    return tp
-
-
-def _unchecked(self: object) -> None:
-    """Stored payloads were checked on the way in."""
-
-
-_MIRRORS: dict[type, type] = {}
-_DECODERS = {name: msgspec.json.Decoder(_stored(cls)) for name, cls in PAYLOAD_TYPES.items()}
-
-
-def unchecked(event_type: str) -> type[Fact]:
-    """The payload type of ``event_type`` without its checks, as stored payloads decode."""
-    mirror: type[Fact] = _stored(PAYLOAD_TYPES[event_type])
-    return mirror
-
-
-def decode_payload(event_type: str, data: bytes | str) -> Fact:
-    """Decode a stored payload of ``event_type``."""
-    result: Fact = _DECODERS[event_type].decode(data)
-    return result
 
 
 def logged(rows: Iterable[HistoryRow]) -> list[LoggedEvent]:
@@ -260,31 +197,30 @@ def effective_facts(events: Iterable[LoggedEvent], known_at: dt.datetime) -> lis
         else:
             originals[event.event_id] = event
     chains = replay.chains
-    kept = [
-        e for e in originals.values() if not (e.event_id in chains and chains[e.event_id].retracted)
-    ]
+    kept = [e for e in originals.values() if e.event_id not in chains or _kept(chains[e.event_id])]
     keys = [_key(e) for e in kept]
     reports = Counter(keys)
     ranks = replay.standing_ranks()
     facts = []
     for event, key in zip(kept, keys, strict=True):
-        rank = ranks.get(event.event_id, NORMAL) if ranks else NORMAL
-        shared = rank != NORMAL or reports[key] > 1
-        data, effective_date, applied = _amended(event, chains.get(event.event_id))
+        event_id = event.event_id
+        rank = ranks.get(event_id, NORMAL) if ranks else NORMAL
+        chain = chains.get(event_id) if chains else None
+        applied: tuple[uuid.UUID, ...] = ()
+        if chain is None:
+            data, effective_date = event.data, event.effective_date
+        else:
+            data, effective_date, applied = _amended(chain)
+        name = event.source_name
         source = (
-            SourceRef(
-                event.event_id,
-                event.source_name,
-                event.source_url,
-                event.published_at,
-                event.recorded_at,
-            )
-            if event.source_name
+            SourceRef(event_id, name, event.source_url, event.published_at, event.recorded_at)
+            if name
             else None
         )
+        shared = rank != NORMAL or reports[key] > 1
         facts.append(
             EffectiveFact(
-                event.event_id,
+                event_id,
                 event.type,
                 event.position,
                 effective_date,
@@ -299,22 +235,24 @@ def effective_facts(events: Iterable[LoggedEvent], known_at: dt.datetime) -> lis
     return facts
 
 
+def _kept(chain: _Chain) -> bool:
+    return not chain.retracted
+
+
 def _key(event: LoggedEvent) -> tuple[str, str, str]:
     """The fact a report is about: its type, its stream's id and its fact key."""
-    data = event.data
-    scope: str = data.rule_id if isinstance(data, ExportRule) else data.company_id  # type: ignore[attr-defined]
-    return event.type, scope, event.fact or fact_key(data, event.effective_date) or ""
+    data: Any = event.data
+    kind = event.type
+    scope: str = data.rule_id if kind == EXPORT_RULE else data.company_id
+    return kind, scope, event.fact or fact_key(data, event.effective_date) or ""
 
 
 def _position(event: LoggedEvent) -> int:
     return event.position
 
 
-def _amended(
-    fact: LoggedEvent, chain: _Chain | None
-) -> tuple[Fact, dt.date, tuple[uuid.UUID, ...]]:
-    if chain is None:
-        return fact.data, fact.effective_date, ()
+def _amended(chain: _Chain) -> tuple[Fact, dt.date, tuple[uuid.UUID, ...]]:
+    fact = chain.original
     data, effective_date, applied = fact.data, fact.effective_date, []
     for correction_id, payload, new_date in chain.corrections:
         if correction_id in chain.withdrawn:
