@@ -26,7 +26,7 @@ from events.errors import (
     UnprocessableEventError,
 )
 from events.records import PreparedEvent, Receipt
-from events.streams import EVENT_RETRACTED
+from events.streams import AMENDMENT_TYPES, EVENT_RETRACTED, REPORT_RANKED
 from events.vocabulary import EventCorrected, stream_of_payload
 
 
@@ -193,7 +193,7 @@ def _plan_event(
 def _resolve_amendment(
     event: PreparedEvent, state: GroupState, local: dict[uuid.UUID, KnownEvent]
 ) -> tuple[str, str]:
-    """Check a correction or retraction against its target; return its stream and root type."""
+    """Check an amendment or rank against its target; return its stream and root type."""
     target_id = event.target_event_id
     assert target_id is not None
     target = local.get(target_id) or state.known.get(target_id)
@@ -205,6 +205,12 @@ def _resolve_amendment(
         )
     if event.type == EVENT_RETRACTED:
         return target.stream, EVENT_RETRACTED
+    if event.type == REPORT_RANKED:
+        if target.type in AMENDMENT_TYPES:
+            raise _unprocessable(
+                "data.target_event_id", f"{target_id} is a {target.type}: only reports are ranked"
+            )
+        return target.stream, REPORT_RANKED
     try:
         payload = convert_payload(target.root_type, event.replacement, "data.data")
     except InvalidEventError as error:

@@ -11,7 +11,13 @@ from msgspec import Struct
 
 from events.chain import canonical_json
 from events.errors import FieldError, InvalidEventError
-from events.vocabulary import AnyEnvelope, EventCorrected, EventRetracted, stream_of
+from events.vocabulary import (
+    AnyEnvelope,
+    EventCorrected,
+    EventRetracted,
+    ReportRanked,
+    stream_of,
+)
 
 
 class Receipt(Struct, frozen=True, kw_only=True):
@@ -48,7 +54,7 @@ class RecordedEvent(Struct, frozen=True, kw_only=True, omit_defaults=True):
 
 
 class HistoryRow(Struct, frozen=True, gc=False):
-    """One stored event as the folds need it: ids, times and the payload text."""
+    """One stored event as the folds need it: ids, times, the payload text and its source."""
 
     event_id: uuid.UUID
     type: str
@@ -56,6 +62,10 @@ class HistoryRow(Struct, frozen=True, gc=False):
     recorded_at: dt.datetime
     effective_date: dt.date
     data: str
+    source_name: str = ""
+    source_url: str | None = None
+    published_at: dt.datetime | None = None
+    fact: str = ""  # the fact key stored with the event; empty: derived when folded
 
 
 class StoredRow(Struct, frozen=True, kw_only=True):
@@ -126,7 +136,8 @@ def prepare(envelopes: list[AnyEnvelope], is_batch: bool) -> list[PreparedEvent]
             raise InvalidEventError(f"{field}: {message}", [FieldError(field, message)])
         seen[event_id] = i
         _refuse_nul(envelope, i if is_batch else None)
-        target = data.target_event_id if isinstance(data, EventCorrected | EventRetracted) else None
+        amends = EventCorrected | EventRetracted | ReportRanked
+        target = data.target_event_id if isinstance(data, amends) else None
         prepared.append(
             PreparedEvent(
                 event_id=event_id,

@@ -17,6 +17,9 @@ REGULATORY_APPROVAL = "regulatory_approval"
 EXPORT_RULE = "export_rule"
 EVENT_CORRECTED = "event_corrected"
 EVENT_RETRACTED = "event_retracted"
+REPORT_RANKED = "report_ranked"
+# The types that amend an earlier report rather than report a fact of their own.
+AMENDMENT_TYPES = frozenset({EVENT_CORRECTED, EVENT_RETRACTED, REPORT_RANKED})
 
 
 def company_stream(company_id: str) -> str:

@@ -1,4 +1,4 @@
-"""The event vocabulary: the seven fact types as frozen, keyword-only, tagged msgspec Structs.
+"""The event vocabulary: the eight event types as frozen, keyword-only, tagged msgspec Structs.
 
 The tag of each envelope is its wire name (``round_announced``) and is fixed forever: stored rows
 carry it in their ``type`` column, so renaming a class never orphans them. New fields get
@@ -21,6 +21,7 @@ from events.streams import (
     EVENT_RETRACTED,
     EXPORT_RULE,
     REGULATORY_APPROVAL,
+    REPORT_RANKED,
     ROUND_ANNOUNCED,
     VALUATION_REPORTED,
     company_stream,
@@ -203,6 +204,14 @@ class EventRetracted(Fact, frozen=True):
     reason: Text
 
 
+class ReportRanked(Fact, frozen=True):
+    """An analyst ranks a report: preferred, normal, or deprecated (never counted)."""
+
+    target_event_id: uuid.UUID
+    rank: Literal["preferred", "normal", "deprecated"]
+    reason: Text
+
+
 class Envelope(
     Struct,
     frozen=True,
@@ -218,6 +227,7 @@ class Envelope(
     event_id: uuid.UUID | None = None
     expected_version: Annotated[int, Meta(ge=0)] | None = None
     metadata: Metadata | None = None
+    fact: Slug | None = None  # names the fact reported, when the derived key would not match
 
     @property
     def type(self) -> str:
@@ -253,6 +263,10 @@ class EventRetractedEvent(Envelope, tag=EVENT_RETRACTED, frozen=True):
     data: EventRetracted
 
 
+class ReportRankedEvent(Envelope, tag=REPORT_RANKED, frozen=True):
+    data: ReportRanked
+
+
 AnyEnvelope: TypeAlias = (
     CompanyRegisteredEvent
     | RoundAnnouncedEvent
@@ -261,6 +275,7 @@ AnyEnvelope: TypeAlias = (
     | ExportRuleEvent
     | EventCorrectedEvent
     | EventRetractedEvent
+    | ReportRankedEvent
 )
 
 PAYLOAD_TYPES: dict[str, type[Fact]] = {
@@ -271,7 +286,10 @@ PAYLOAD_TYPES: dict[str, type[Fact]] = {
     EXPORT_RULE: ExportRule,
     EVENT_CORRECTED: EventCorrected,
     EVENT_RETRACTED: EventRetracted,
+    REPORT_RANKED: ReportRanked,
 }
+RANKS = ("preferred", "normal", "deprecated")
+
 EVENT_TYPES = tuple(PAYLOAD_TYPES)
 
 

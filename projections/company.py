@@ -4,6 +4,11 @@ The same function answers "now" and any past ``(as_of, known_at)``: the caller p
 as known at ``known_at`` (projections/timeline.py) and the export rules in force on ``as_of``
 (projections/rules.py); this module keeps the facts effective on or before ``as_of`` and folds
 them in effective-date order (event-id order within a day, see ``in_valid_time_order``).
+
+Each fact is folded once however many reports it has: the reports of one fact are merged first
+(projections/facts.py), and every fact shown carries its ``sources`` and ``disputes`` (shapes in
+projections/provenance.py): the company itself (from its registration), each round (and each
+of its investors, its own ``sources``), valuation, approval and export restriction.
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ from msgspec import Struct
 
 from events.vocabulary import (
     CompanyRegistered,
-    InvestorRef,
     Money,
     RegulatoryApproval,
     RoundAnnounced,
     ValuationReported,
 )
+from projections.facts import disputes_of, merged_facts, named_by, sources_of
+from projections.provenance import Alternative, SourceRef
 from projections.rules import RuleState
 from projections.timeline import EffectiveFact, in_valid_time_order
 
@@ -35,6 +41,17 @@ class DatedValuation(Struct, frozen=True, kw_only=True):
     effective_date: dt.date
     event_id: uuid.UUID
     basis: str | None = None
+    sources: list[SourceRef] = []
+    disputes: dict[str, list[Alternative]] = {}
+
+
+class RoundInvestor(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """An investor in a round, with the reports that named it."""
+
+    investor_id: str
+    name: str | None = None
+    lead: bool = False
+    sources: list[SourceRef] = []
 
 
 class Round(Struct, frozen=True, kw_only=True):
@@ -43,10 +60,12 @@ class Round(Struct, frozen=True, kw_only=True):
     round_name: str
     amount: Money | None
     amount_usd: str | None
-    investors: list[InvestorRef]
+    investors: list[RoundInvestor]
     effective_date: dt.date
     event_id: uuid.UUID
     post_money_valuation: Money | None = None
+    sources: list[SourceRef] = []
+    disputes: dict[str, list[Alternative]] = {}
 
 
 class Approval(Struct, frozen=True, kw_only=True):
@@ -59,6 +78,8 @@ class Approval(Struct, frozen=True, kw_only=True):
     product: str | None
     effective_date: dt.date
     event_id: uuid.UUID
+    sources: list[SourceRef] = []
+    disputes: dict[str, list[Alternative]] = {}
 
 
 class Restriction(Struct, frozen=True, kw_only=True):
@@ -70,6 +91,8 @@ class Restriction(Struct, frozen=True, kw_only=True):
     restricted_items: list[str]
     effective_date: dt.date
     reason: str
+    sources: list[SourceRef] = []
+    disputes: dict[str, list[Alternative]] = {}
 
 
 class CompanyState(Struct, frozen=True, kw_only=True):
@@ -86,6 +109,8 @@ class CompanyState(Struct, frozen=True, kw_only=True):
     investors: list[str]
     approvals: list[Approval]
     export_restrictions: list[Restriction]
+    sources: list[SourceRef] = []  # the reports of the company's registration
+    disputes: dict[str, list[Alternative]] = {}
 
 
 def in_effect_order(facts: Iterable[EffectiveFact], as_of: dt.date) -> list[EffectiveFact]:
@@ -104,18 +129,21 @@ def valuations(facts: Iterable[EffectiveFact]) -> list[DatedValuation]:
     return valuations_in_order(sorted(facts, key=in_valid_time_order))
 
 
-def valuations_in_order(ordered: Iterable[EffectiveFact]) -> list[DatedValuation]:
+def valuations_in_order(ordered: Sequence[EffectiveFact]) -> list[DatedValuation]:
     """``valuations`` of facts already in valid-time order (``Timeline``)."""
-    return [v for v in map(_dated_valuation, ordered) if v is not None]
+    return [v for v in map(_dated_valuation, merged_facts(ordered)) if v is not None]
 
 
 def _dated_valuation(fact: EffectiveFact) -> DatedValuation | None:
     """The valuation a fact reports, if any."""
     data = fact.data
+    disputes = disputes_of(fact)
     if isinstance(data, ValuationReported):
         money, basis = data.valuation, data.basis
     elif isinstance(data, RoundAnnounced) and data.post_money_valuation is not None:
         money, basis = data.post_money_valuation, "post-money"
+        disputed = disputes.get("post_money_valuation")
+        disputes = {"valuation": disputed} if disputed else {}
     else:
         return None
     return DatedValuation(
@@ -124,6 +152,8 @@ def _dated_valuation(fact: EffectiveFact) -> DatedValuation | None:
         effective_date=fact.effective_date,
         event_id=fact.event_id,
         basis=basis,
+        sources=sources_of(fact),
+        disputes=disputes,
     )
 
 
@@ -144,40 +174,66 @@ def fold_company(
 
     ``company_state`` with the filtering and ordering already done (``Timeline.until``).
     """
-    if not ordered:
+    facts = merged_facts(ordered)
+    if not facts:
         return None
-    registered: CompanyRegistered | None = None
+    registered: EffectiveFact | None = None
     rounds: list[Round] = []
-    approvals: dict[tuple[str, str], Approval] = {}
-    for fact in ordered:
+    approvals: dict[tuple[str, str], tuple[tuple[dt.date, uuid.UUID], EffectiveFact]] = {}
+    for fact in facts:
         data = fact.data
         if isinstance(data, ValuationReported):
             continue  # the commonest fact, and the fold wants only the last (below)
         if isinstance(data, CompanyRegistered):
-            registered = data
+            registered = fact
         elif isinstance(data, RoundAnnounced):
             rounds.append(_round(fact, data))
         elif isinstance(data, RegulatoryApproval):
-            approvals[(data.jurisdiction, data.scope)] = _approval(fact, data)
+            _keep_latest(approvals, fact, data)
     latest = None  # the last valuation in valid-time order
-    for fact in reversed(ordered):
+    for fact in reversed(facts):
         latest = _dated_valuation(fact)
         if latest is not None:
             break
-    jurisdiction = registered.jurisdiction if registered else None
+    company = registered.data if registered is not None else None
+    assert company is None or isinstance(company, CompanyRegistered)
+    jurisdiction = company.jurisdiction if company else None
     return CompanyState(
         company_id=company_id,
-        name=registered.name if registered else None,
+        name=company.name if company else None,
         jurisdiction=jurisdiction,
-        legal_name=registered.legal_name if registered else None,
-        founded_on=registered.founded_on if registered else None,
+        legal_name=company.legal_name if company else None,
+        founded_on=company.founded_on if company else None,
         valuation=latest,
         rounds=rounds,
         total_raised_usd=_total_usd(rounds),
         investors=sorted({i.investor_id for r in rounds for i in r.investors}),
-        approvals=sorted(approvals.values(), key=lambda a: (a.jurisdiction, a.scope)),
+        approvals=sorted(map(_approval, (f for _, f in approvals.values())), key=_by_scope),
         export_restrictions=restrictions(company_id, jurisdiction, rules),
+        sources=sources_of(registered) if registered is not None else [],
+        disputes=disputes_of(registered) if registered is not None else {},
     )
+
+
+def _keep_latest(
+    approvals: dict[tuple[str, str], tuple[tuple[dt.date, uuid.UUID], EffectiveFact]],
+    fact: EffectiveFact,
+    data: RegulatoryApproval,
+) -> None:
+    """Keep the approval reported latest in valid time for its jurisdiction and scope.
+
+    A status reported again after a change (granted, revoked, granted again) is one fact under
+    its key; it stands from its latest report, whatever date its reports agree on.
+    """
+    key = (data.jurisdiction, data.scope)
+    when = fact.provenance.last_reported if fact.provenance else fact.effective_date
+    held = approvals.get(key)
+    if held is None or (when, fact.event_id) >= held[0]:
+        approvals[key] = ((when, fact.event_id), fact)
+
+
+def _by_scope(approval: Approval) -> tuple[str, str]:
+    return approval.jurisdiction, approval.scope
 
 
 def restrictions(
@@ -200,6 +256,8 @@ def restrictions(
                 restricted_items=list(rule.restricted_items),
                 effective_date=rule.effective_date,
                 reason=reason,
+                sources=rule.sources,
+                disputes=rule.disputes,
             )
         )
     return sorted(found, key=lambda r: (r.effective_date, r.rule_id))
@@ -210,14 +268,26 @@ def _round(fact: EffectiveFact, data: RoundAnnounced) -> Round:
         round_name=data.round_name,
         amount=data.amount,
         amount_usd=data.amount_usd,
-        investors=list(data.investors),
+        investors=[
+            RoundInvestor(
+                investor_id=i.investor_id,
+                name=i.name,
+                lead=i.lead,
+                sources=named_by(fact, i.investor_id),
+            )
+            for i in data.investors
+        ],
         effective_date=fact.effective_date,
         event_id=fact.event_id,
         post_money_valuation=data.post_money_valuation,
+        sources=sources_of(fact),
+        disputes=disputes_of(fact),
     )
 
 
-def _approval(fact: EffectiveFact, data: RegulatoryApproval) -> Approval:
+def _approval(fact: EffectiveFact) -> Approval:
+    data = fact.data
+    assert isinstance(data, RegulatoryApproval)
     return Approval(
         jurisdiction=data.jurisdiction,
         authority=data.authority,
@@ -226,6 +296,8 @@ def _approval(fact: EffectiveFact, data: RegulatoryApproval) -> Approval:
         product=data.product,
         effective_date=fact.effective_date,
         event_id=fact.event_id,
+        sources=sources_of(fact),
+        disputes=disputes_of(fact),
     )
 
 

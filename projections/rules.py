@@ -1,4 +1,9 @@
-"""Export rules in force on a date: the latest change effective by then, unless a rescission."""
+"""Export rules in force on a date: the latest change effective by then, unless a rescission.
+
+Each change of a rule (its action on a date) is one fact, however many reports it has: they are
+merged first (projections/facts.py), and a rule in force carries the ``sources`` and
+``disputes`` of its latest change (shapes in projections/provenance.py).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ from collections.abc import Iterable
 from msgspec import Struct
 
 from events.vocabulary import ExportRule
+from projections.facts import disputes_of, merged_facts, sources_of
+from projections.provenance import Alternative, SourceRef
 from projections.timeline import EffectiveFact, in_valid_time_order
 
 
@@ -23,6 +30,8 @@ class RuleState(Struct, frozen=True, kw_only=True):
     target_entities: list[str]
     effective_date: dt.date
     action: str
+    sources: list[SourceRef] = []
+    disputes: dict[str, list[Alternative]] = {}
 
 
 def rules_in_force(
@@ -32,10 +41,11 @@ def rules_in_force(
 ) -> list[RuleState]:
     """Return the rules in force on ``as_of``, optionally only those targeting a jurisdiction."""
     latest: dict[str, RuleState] = {}
-    for fact in sorted(facts, key=in_valid_time_order):
+    effective = [f for f in facts if f.effective_date <= as_of and isinstance(f.data, ExportRule)]
+    effective.sort(key=in_valid_time_order)
+    for fact in merged_facts(effective):
         data = fact.data
-        if not isinstance(data, ExportRule) or fact.effective_date > as_of:
-            continue
+        assert isinstance(data, ExportRule)
         latest[data.rule_id] = RuleState(
             rule_id=data.rule_id,
             issuing_jurisdiction=data.issuing_jurisdiction,
@@ -46,6 +56,8 @@ def rules_in_force(
             target_entities=list(data.target_entities),
             effective_date=fact.effective_date,
             action=data.action,
+            sources=sources_of(fact),
+            disputes=disputes_of(fact),
         )
     return sorted(
         (

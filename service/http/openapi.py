@@ -89,6 +89,20 @@ RETRACTION_EXAMPLE = {
 }
 
 
+def _rank_example(target_event_id: str) -> dict[str, Any]:
+    return {
+        "event_id": "3a1e9b4c-57d2-4c8e-9f60-1b2d3c4e5f61",
+        "type": "report_ranked",
+        "effective_date": "2023-10-24",
+        "source": {"name": "Data desk", "published_at": "2023-10-24T10:00:00Z"},
+        "data": {
+            "target_event_id": target_event_id,
+            "rank": "preferred",
+            "reason": "the company's own statement",
+        },
+    }
+
+
 @cache
 def append_examples() -> dict[str, Example]:
     """One example per event type, from the demo's public reports; and a batch."""
@@ -103,6 +117,7 @@ def append_examples() -> dict[str, Example]:
     # the round shown is the one the correction shown corrects, so that the examples fit
     found["round_announced"] = by_id[found["event_corrected"]["data"]["target_event_id"]]
     found.setdefault("event_retracted", RETRACTION_EXAMPLE)
+    found.setdefault("report_ranked", _rank_example(found["round_announced"]["event_id"]))
     examples = {
         name: Example(summary=name.replace("_", " "), value=value) for name, value in found.items()
     }

@@ -1,4 +1,7 @@
-"""Properties of the folds: the answer depends on the facts, not on the order they arrived in."""
+"""Properties of the folds: the answer depends on the facts, not on the order they arrived in.
+
+Facts are reported by several sources, which may disagree, and ranked, corrected or retracted.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +23,10 @@ DAY0 = dt.date(2023, 1, 1)
 KNOWN = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 
 days = st.integers(0, 12).map(lambda n: DAY0 + dt.timedelta(days=n))
+sources = st.tuples(
+    st.sampled_from(["Reuters", "Bloomberg", "Caixin"]),
+    st.none() | st.integers(0, 3).map(lambda n: dt.datetime(2023, 10, 20 + n, tzinfo=dt.UTC)),
+)
 amounts = st.integers(1, 10**12).map(str)
 investors = st.lists(st.sampled_from(["alibaba", "tencent", "meituan", "xiaomi"]), unique=True)
 
@@ -82,42 +89,66 @@ facts = st.one_of(
 )
 
 
+Item = tuple[uuid.UUID, str, dt.date, Any, tuple[str, dt.datetime | None]]
+
+
+def _another_report(draw: Any, type_: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Another source's report of the same fact, agreeing or not on a field that is not its key."""
+    if type_ == "valuation_reported":
+        return {**data, "valuation": money(draw(st.sampled_from(["1", "2", "2.0"])))}
+    if type_ == "round_announced":
+        names = draw(investors)
+        usd = draw(st.none() | st.sampled_from(["7", "8"]))
+        return {**data, "amount_usd": usd, "investors": [{"investor_id": n} for n in names]}
+    if type_ == "regulatory_approval":
+        return {**data, "authority": draw(st.sampled_from(["CAC", "MIIT"]))}
+    if type_ == "export_rule":
+        items = draw(st.lists(st.sampled_from(["A100", "H800"]), unique=True))
+        return {**data, "title": draw(st.sampled_from(["a", "b"])), "restricted_items": items}
+    return {**data, "name": draw(st.sampled_from(["Zhipu AI", "Zhipu"]))}
+
+
 @st.composite
-def logs(draw: Any) -> tuple[list[tuple[uuid.UUID, str, dt.date, Any]], list[Any]]:
-    """Draw facts (with ids and dates) and amendments that refer to some of them."""
-    registered = (
+def logs(draw: Any) -> tuple[list[Item], list[Any]]:
+    """Draw reports (with ids, dates and sources) and amendments and ranks of some of them."""
+    registered: Item = (
         uuid.UUID(int=draw(st.integers(0, 2**64))),
         "company_registered",
         DAY0,
         {"company_id": COMPANY, "name": "Zhipu AI", "jurisdiction": "CN"},
+        draw(sources),
     )
-    drawn = draw(st.lists(st.tuples(days, facts), max_size=12))
-    items = [registered] + [(uuid.uuid4(), t, d, data) for d, (t, data) in drawn]
-    # amendments never touch the registration: retracted, no company would be left to compare
-    targets = draw(st.lists(st.sampled_from(items[1:]), max_size=4)) if len(items) > 1 else []
+    drawn = draw(st.lists(st.tuples(days, facts, sources), max_size=12))
+    items = [registered] + [(uuid.uuid4(), t, d, data, s) for d, (t, data), s in drawn]
+    # neither further reports nor amendments touch the registration: retracted, deprecated or
+    # reworded, there would be no company (or another one) left to compare
+    for _, type_, day, data, _ in (
+        draw(st.lists(st.sampled_from(items[1:]), max_size=6)) if len(items) > 1 else []
+    ):
+        items.append((uuid.uuid4(), type_, day, _another_report(draw, type_, data), draw(sources)))
     amendments = []
-    for target_id, type_, _, data in targets:
-        if draw(st.booleans()) and type_ == "valuation_reported":
-            replacement = {**data, "valuation": money(draw(amounts))}
-            amendments.append(
-                ("event_corrected", {"target_event_id": str(target_id), "data": replacement})
-            )
+    targets = draw(st.lists(st.sampled_from(items[1:]), max_size=6)) if len(items) > 1 else []
+    for target_id, type_, _, data, _ in targets:
+        target = str(target_id)
+        choice = draw(st.sampled_from(["correct", "retract", "rank"]))
+        if choice == "correct" and type_ in ("valuation_reported", "round_announced"):
+            replacement = _another_report(draw, type_, data)
+            amendments.append(("event_corrected", {"target_event_id": target, "data": replacement}))
+        elif choice == "rank":
+            rank = draw(st.sampled_from(["preferred", "normal", "deprecated"]))
+            ranked = {"target_event_id": target, "rank": rank, "reason": "x"}
+            amendments.append(("report_ranked", ranked))
         else:
-            amendments.append(
-                ("event_retracted", {"target_event_id": str(target_id), "reason": "x"})
-            )
+            amendments.append(("event_retracted", {"target_event_id": target, "reason": "x"}))
     return items, amendments
 
 
-def state_of(
-    order: list[tuple[uuid.UUID, str, dt.date, Any]], amendments: list[Any], as_of: dt.date
-) -> Any:
+def state_of(order: list[Item], amendments: list[Any], as_of: dt.date) -> Any:
     events = []
-    for position, (event_id, type_, day, data) in enumerate(order, start=1):
+    for position, (event_id, type_, day, data, (name, published)) in enumerate(order, start=1):
+        payload = msgspec.convert(data, PAYLOAD_TYPES[type_])
         events.append(
-            LoggedEvent(
-                event_id, type_, position, KNOWN, day, msgspec.convert(data, PAYLOAD_TYPES[type_])
-            )
+            LoggedEvent(event_id, type_, position, KNOWN, day, payload, name, None, published)
         )
     for type_, data in amendments:
         position = len(events) + 1
@@ -142,7 +173,7 @@ def state_of(
 def test_the_answer_does_not_depend_on_the_order_facts_were_recorded_in(
     log: Any, random: Any, as_of: dt.date
 ) -> None:
-    # given the same facts recorded in two orders (amendments after their targets)
+    # given the same reports recorded in two orders (amendments and ranks after their targets)
     items, amendments = log
     shuffled = list(items)
     random.shuffle(shuffled)

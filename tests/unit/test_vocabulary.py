@@ -26,6 +26,8 @@ from events.vocabulary import (
     Money,
     RegulatoryApproval,
     RegulatoryApprovalEvent,
+    ReportRanked,
+    ReportRankedEvent,
     RoundAnnounced,
     RoundAnnouncedEvent,
     ValuationReported,
@@ -63,6 +65,11 @@ ENVELOPES = {
     "export_rule": f.export_rule("advanced-computing"),
     "event_corrected": f.corrected(TARGET, f.valuation_reported("zhipu-ai")["data"]),
     "event_retracted": f.retracted(TARGET),
+    "report_ranked": f.retracted(
+        TARGET,
+        type="report_ranked",
+        data={"target_event_id": TARGET, "rank": "preferred", "reason": "the company's statement"},
+    ),
 }
 CLASSES = {
     "company_registered": (CompanyRegisteredEvent, CompanyRegistered, "company:zhipu-ai"),
@@ -72,6 +79,7 @@ CLASSES = {
     "export_rule": (ExportRuleEvent, ExportRule, "export-rule:advanced-computing"),
     "event_corrected": (EventCorrectedEvent, EventCorrected, None),
     "event_retracted": (EventRetractedEvent, EventRetracted, None),
+    "report_ranked": (ReportRankedEvent, ReportRanked, None),
 }
 
 
@@ -96,7 +104,7 @@ def error_of(body: Any) -> tuple[str, str]:
 # every type decodes
 
 
-def test_the_vocabulary_has_seven_types() -> None:
+def test_the_vocabulary_has_eight_types() -> None:
     assert set(EVENT_TYPES) == set(ENVELOPES) == set(PAYLOAD_TYPES)
 
 
