@@ -23,7 +23,7 @@ from service.bootstrap import database, group_committer, workers
 from service.http.auth import ScopeCheck, allowed_methods
 from service.http.dependencies import ReadSide, dependencies
 from service.http.limits import InFlight, RateLimiter
-from service.http.logs import RequestIds, stamp_response
+from service.http.logs import stamp_response
 from service.http.metrics import request_metrics
 from service.http.problems import PROBLEM_RESPONSES, problem_details_plugin, unexpected_error
 from service.http.routes.events import EventsController
@@ -163,7 +163,6 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
         dependencies=dependencies(state),
         lifespan=[lifespan],
         middleware=[
-            RequestIds(),
             InFlight(settings.max_concurrent_requests),
             request_metrics().middleware,
             ScopeCheck(),

@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0  # retries fall due, and NOTIFY can be lost: look at least this often
 MAX_RECORD_TRIES = 5  # a batch of outcomes the database keeps refusing is then logged and dropped
+# Each outcome's series, looked up once rather than by label on every send.
+_OUTCOMES = {o: metrics.DELIVERIES.labels(o) for o in ("succeeded", "retrying", "failed")}
 DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
@@ -195,9 +197,9 @@ class Dispatcher:
             next_at = next_attempt_at(
                 claimed.in_series, self._settings.webhook_retry_schedule, finished, retry_after
             )
-        metrics.DELIVERIES.labels(
+        _OUTCOMES[
             "succeeded" if succeeded else "retrying" if next_at is not None else "failed"
-        ).inc()
+        ].inc()
         self._outcomes.append(
             DeliveryOutcome(
                 claimed.delivery_id,
