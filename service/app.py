@@ -26,7 +26,7 @@ from service.http.auth import ScopeCheck, allowed_methods
 from service.http.deadlines import RequestDeadline
 from service.http.dependencies import ReadSide, dependencies
 from service.http.limits import InFlight, RateLimiter
-from service.http.logs import RequestIds, stamp_response
+from service.http.logs import stamp_response
 from service.http.metrics import STREAM_READS, request_metrics
 from service.http.problems import PROBLEM_RESPONSES, problem_details_plugin, unexpected_error
 from service.http.routes.events import EventsController
@@ -175,7 +175,6 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
         dependencies=dependencies(state),
         lifespan=[lifespan],
         middleware=[
-            RequestIds(),
             BodyDeadline(settings.body_timeout_seconds, settings.max_body_bytes),
             InFlight(settings.max_concurrent_requests),
             RequestDeadline(settings.request_timeout_seconds),

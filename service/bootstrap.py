@@ -81,7 +81,7 @@ async def workers(
         subscribe(listener)
     tasks = [
         start_projector(db.pool, listener),
-        start_dispatcher(db.pool, listener, settings, resolver),
+        start_dispatcher(db, listener, settings, resolver),
     ]
     listener.start()
     try:
@@ -101,10 +101,10 @@ def start_projector(pool: asyncpg.Pool, listener: Listener) -> asyncio.Task[None
 
 
 def start_dispatcher(
-    pool: asyncpg.Pool, listener: Listener, settings: Settings, resolver: Resolver
+    db: Database, listener: Listener, settings: Settings, resolver: Resolver
 ) -> asyncio.Task[None]:
     """Run a webhook dispatcher in the background, woken by appends and by queued resends."""
-    dispatcher = Dispatcher(pool, settings, resolver)
+    dispatcher = Dispatcher(db.pool, settings, resolver, db.url)
     listener.subscribe(APPENDED_CHANNEL, lambda _: dispatcher.wake())
     listener.subscribe(WEBHOOKS_CHANNEL, lambda _: dispatcher.wake())
     listener.on_connect(dispatcher.wake)

@@ -59,6 +59,7 @@ class Settings(Struct, frozen=True, kw_only=True):
     webhook_retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
     webhook_timeout_seconds: float = 15.0
     webhook_concurrency: int = 64
+    webhook_max_in_flight_per_endpoint: int = 16
     webhook_disable_after_seconds: float = 5 * 86400.0
 
     @classmethod
@@ -105,6 +106,12 @@ class Settings(Struct, frozen=True, kw_only=True):
             webhook_concurrency=int(
                 env.get("LEDGER_WEBHOOK_CONCURRENCY", defaults.webhook_concurrency)
             ),
+            webhook_max_in_flight_per_endpoint=int(
+                env.get(
+                    "LEDGER_WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT",
+                    defaults.webhook_max_in_flight_per_endpoint,
+                )
+            ),
             webhook_disable_after_seconds=parse_duration(
                 env.get("LEDGER_WEBHOOK_DISABLE_AFTER", str(defaults.webhook_disable_after_seconds))
             ),
@@ -133,4 +140,6 @@ class Settings(Struct, frozen=True, kw_only=True):
             raise ValueError("LEDGER_WEBHOOK_TIMEOUT must be positive")
         if self.webhook_concurrency < 1:
             raise ValueError("LEDGER_WEBHOOK_CONCURRENCY must be at least 1")
+        if self.webhook_max_in_flight_per_endpoint < 1:
+            raise ValueError("LEDGER_WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT must be at least 1")
         return self

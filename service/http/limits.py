@@ -17,13 +17,16 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from service.http.logs import begin
 from service.http.problems import problem
 
 ALWAYS_ANSWERED = ("/health", "/metrics")
 
 
 class InFlight(ASGIMiddleware):
-    """Refuse a request at once when too many are being handled already."""
+    """Give a request its id (service/http/logs.py), then refuse it at once when too many are
+    being handled already: one layer for both, in front of everything else.
+    """
 
     scopes = (ScopeType.HTTP,)
 
@@ -33,6 +36,7 @@ class InFlight(ASGIMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Count the request while it is handled; refuse it when over the bound."""
+        begin(scope)
         if scope["path"] in ALWAYS_ANSWERED:  # neither refused nor counted
             await next_app(scope, receive, send)
             return

@@ -20,9 +20,7 @@ from typing import Any
 
 import msgspec
 from litestar.datastructures import MutableScopeHeaders
-from litestar.enums import ScopeType
-from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Message, Scope
 
 REQUEST_ID_HEADER = "x-request-id"
 _ACCEPTABLE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -83,18 +81,16 @@ def _id_of(scope: Scope) -> str:
     return text if _ACCEPTABLE_ID.fullmatch(text) else secrets.token_hex(16)
 
 
-class RequestIds(ASGIMiddleware):
-    """Give each routed request its id before the handler runs, for the log lines it writes."""
+def begin(scope: Scope) -> None:
+    """Give a routed request its id and start time, for the log lines it writes.
 
-    scopes = (ScopeType.HTTP,)
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        """Set the request's id (kept for the error handlers and the response)."""
-        state = scope.setdefault("state", {})
-        state[_ID] = rid = _id_of(scope)
-        state[_STARTED] = time.perf_counter()
-        request_id.set(rid)
-        await next_app(scope, receive, send)
+    Called by the first middleware layer (service/http/limits.py) rather than by a layer of its
+    own: every layer costs each request a call and a scope check.
+    """
+    state = scope.setdefault("state", {})
+    state[_ID] = rid = _id_of(scope)
+    state[_STARTED] = time.perf_counter()
+    request_id.set(rid)
 
 
 _ID = "ledger_request_id"

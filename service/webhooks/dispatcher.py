@@ -7,28 +7,33 @@ Each pass of its loop does two things in the database, each a single statement:
    after the cursor become delivery rows and the cursor moves, in one transaction: an event is
    never skipped and never becomes two deliveries (a unique index says so too).
 2. **Claim.** Due deliveries (``FOR UPDATE SKIP LOCKED`` again) are leased: their attempt count
-   goes up and their next attempt moves to the end of the lease, which is committed before
-   anything is sent. Another dispatcher sees them as not due until the lease ends, so in normal
-   operation an attempt is sent once; a dispatcher that dies mid-send leaves a lease that ends,
-   and the delivery is sent again (at least once, never lost).
+   goes up, their next attempt moves to the end of the lease and the lease names its owner,
+   committed before anything is sent. Another dispatcher sees them as not due while the owner
+   lives, so an attempt is sent once; the leases of a dispatcher that died fall due as soon as
+   its advisory lock is seen free (service/webhooks/owner.py), and the delivery is sent again
+   (at least once, never lost). The lease's end bounds only an owner that hangs.
 
-Sends run concurrently up to a bound, each through httpx with a timeout, to an address checked
-at connection time. Outcomes are written back in batches by one recorder: the attempt's row,
-the delivery's next step (done, retry at a time on the schedule, or failed) and the endpoint's
-health (a 410 disables it, as do days of failures with no success).
+Sends run concurrently up to a bound, and up to a share of it per endpoint so that one endpoint
+that never answers cannot hold every slot; each goes through aiohttp with one time limit, to an
+address checked at connection time. Outcomes are written back in batches by one recorder: the
+attempt's row, the delivery's next step (done, retry at a time on the schedule, or failed) and
+the endpoint's health (a 410 disables it, as do days of failures with no success).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime as dt
+import functools
 import logging
 import time
 
+import aiohttp
 import asyncpg
-import httpx
 
+from events.log import Connection
 from service.http import metrics
 from service.settings import Settings
 from service.webhooks.outbox import (
@@ -38,29 +43,38 @@ from service.webhooks.outbox import (
     claim,
     claimed_from,
     fan_out,
+    reclaim,
     record_outcomes,
 )
+from service.webhooks.owner import Owner
 from service.webhooks.policy import next_attempt_at, now, retry_after_seconds
 from service.webhooks.signing import signature_header
 from service.webhooks.targets import Resolver, TargetError
-from service.webhooks.transport import Clients
+from service.webhooks.transport import Sender
 
 log = logging.getLogger(__name__)
 
-MAX_RESPONSE_BYTES = 4096  # of a receiver's answer, read and dropped
 POLL_SECONDS = 1.0  # retries fall due, and NOTIFY can be lost: look at least this often
 MAX_RECORD_TRIES = 5  # a batch of outcomes the database keeps refusing is then logged and dropped
+# Each outcome's series, looked up once rather than by label on every send.
+_OUTCOMES = {o: metrics.DELIVERIES.labels(o) for o in ("succeeded", "retrying", "failed")}
 DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 class Dispatcher:
     """One process's dispatcher; any number may run against one database."""
 
-    def __init__(self, pool: asyncpg.Pool, settings: Settings, resolver: Resolver) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, settings: Settings, resolver: Resolver, url: str
+    ) -> None:
         self._pool = pool
         self._settings = settings
         self._resolver = resolver
+        self._owner = Owner(url)
         self._slots = settings.webhook_concurrency
+        self._share = min(settings.webhook_max_in_flight_per_endpoint, self._slots)
+        self._in_flight: collections.Counter[str] = collections.Counter()
+        self._reclaimed_at = -POLL_SECONDS
         self._lease = dt.timedelta(seconds=2 * settings.webhook_timeout_seconds + 5)
         self._disable_after = dt.timedelta(seconds=settings.webhook_disable_after_seconds)
         self._wake = asyncio.Event()
@@ -74,10 +88,10 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Dispatch until cancelled; outcomes of sends already made are recorded on the way out."""
-        clients = Clients(self._settings, self._resolver)
+        sender = Sender(self._settings, self._resolver)
         recorder = asyncio.create_task(self._record_forever(), name="webhook-recorder")
         try:
-            await self._loop(clients)
+            await self._loop(sender)
         finally:
             if self._sending:  # let sends under way finish, briefly, so they are recorded
                 await asyncio.wait(self._sending, timeout=2)
@@ -88,14 +102,15 @@ class Dispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await recorder
             with contextlib.suppress(*DATABASE_ERRORS):
-                await self._flush()  # a lease ends for whatever is left unrecorded
-            await clients.aclose()
+                await self._flush()  # the others take back whatever is left unrecorded
+            await sender.aclose()
+            await self._owner.release()
 
-    async def _loop(self, clients: Clients) -> None:
+    async def _loop(self, sender: Sender) -> None:
         while True:
             self._wake.clear()
             try:
-                more = await self._pass(clients)
+                more = await self._pass(sender)
             except DATABASE_ERRORS as exc:
                 log.warning("webhook dispatch paused: %s", exc)
                 more = False
@@ -108,24 +123,42 @@ class Dispatcher:
                     async with asyncio.timeout(POLL_SECONDS):
                         await self._wake.wait()
 
-    async def _pass(self, clients: Clients) -> bool:
+    async def _pass(self, sender: Sender) -> bool:
         """Fan out and claim once; return whether there is more to do at once."""
+        owner = await self._owner.hold()
         free = self._slots - len(self._sending)
+        busy = {e: n for e, n in self._in_flight.items() if n}
         async with self._pool.acquire() as conn:
+            await self._reclaim(conn)
             fanned = await fan_out(conn)
-            rows = await claim(conn, free, self._lease) if free > 0 else []
+            rows = await claim(conn, free, self._lease, owner, busy, self._share) if free else []
         for row in rows:
-            task = asyncio.create_task(self._send(clients, claimed_from(row)))
+            claimed = claimed_from(row)
+            self._in_flight[claimed.endpoint_id] += 1
+            task = asyncio.create_task(self._send(sender, claimed))
             self._sending.add(task)
-            task.add_done_callback(self._sent)
+            task.add_done_callback(functools.partial(self._sent, claimed.endpoint_id))
         behind = fanned["endpoints"] == FAN_OUT_ENDPOINTS or fanned["behind"] > 0
         return behind or (free > 0 and len(rows) == free)
 
-    def _sent(self, task: asyncio.Task[None]) -> None:
+    async def _reclaim(self, conn: Connection) -> None:
+        """Now and then, take back the leases of dispatchers that have gone."""
+        started = time.monotonic()
+        if started - self._reclaimed_at < POLL_SECONDS:
+            return
+        self._reclaimed_at = started
+        taken = await reclaim(conn)
+        if taken:
+            log.info("took back %d webhook deliveries leased by dispatchers that stopped", taken)
+
+    def _sent(self, endpoint_id: str, task: asyncio.Task[None]) -> None:
         self._sending.discard(task)
+        self._in_flight[endpoint_id] -= 1
+        if not self._in_flight[endpoint_id]:
+            del self._in_flight[endpoint_id]
         self._wake.set()  # a slot is free
 
-    async def _send(self, clients: Clients, claimed: Claimed) -> None:
+    async def _send(self, sender: Sender, claimed: Claimed) -> None:
         timestamp = int(time.time())
         headers = {
             "content-type": "application/json",
@@ -142,29 +175,15 @@ class Dispatcher:
         retry_after: float | None = None
         limit = self._settings.webhook_timeout_seconds
         try:
-            # httpx's timeout bounds each phase (connect, each read…); this bounds the whole
-            # attempt, so a receiver that trickles its answer cannot outlast the lease.
-            async with asyncio.timeout(limit):
-                url = httpx.URL(claimed.url)
-                async with clients.for_url(url).stream(
-                    "POST", url, content=claimed.body, headers=headers
-                ) as response:
-                    code = response.status_code
-                    read = 0
-                    async for chunk in response.aiter_raw(chunk_size=1024):
-                        read += len(chunk)
-                        if read >= MAX_RESPONSE_BYTES:
-                            break
-                    if not 200 <= code < 300:
-                        error = f"the endpoint answered {code}"
-                        retry_after = retry_after_seconds(
-                            response.headers.get("retry-after"), now()
-                        )
+            code, retry_header = await sender.post(claimed.url, claimed.body, headers)
+            if not 200 <= code < 300:
+                error = f"the endpoint answered {code}"
+                retry_after = retry_after_seconds(retry_header, now())
         except TargetError as exc:
             error = f"refused: {exc}"
-        except (TimeoutError, httpx.TimeoutException):
+        except TimeoutError:
             error = f"no complete answer within {limit:g} s"
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         except Exception as exc:  # whatever else went wrong, the attempt failed and is recorded
             log.warning("webhook send failed unexpectedly: %r", exc)
@@ -178,9 +197,9 @@ class Dispatcher:
             next_at = next_attempt_at(
                 claimed.in_series, self._settings.webhook_retry_schedule, finished, retry_after
             )
-        metrics.DELIVERIES.labels(
+        _OUTCOMES[
             "succeeded" if succeeded else "retrying" if next_at is not None else "failed"
-        ).inc()
+        ].inc()
         self._outcomes.append(
             DeliveryOutcome(
                 claimed.delivery_id,

@@ -9,6 +9,7 @@ import msgspec
 
 from events.log import EVENT_COLUMNS, HEAD_POSITION, Connection, to_recorded
 from service.schemas import WebhookMessage
+from service.webhooks.owner import OWNER_LOCK_CLASS
 from service.webhooks.signing import secret_key
 
 FAN_OUT_ENDPOINTS = 50  # cursors moved per statement
@@ -48,27 +49,51 @@ SELECT (SELECT count(*) FROM moved) AS endpoints, (SELECT count(*) FROM queued) 
 """
 
 # The leased deliveries come back with their events, joined in the statement that leases them.
+# Each endpoint gives at most its share of the sends in flight: $4/$5 are the endpoints with
+# sends of this dispatcher under way and how many, $6 the share. So an endpoint that never
+# answers holds its share of the slots, and the others' deliveries keep going.
 CLAIM = f"""
-WITH due AS (
+WITH busy AS (
+    SELECT * FROM unnest($4::text[], $5::int[]) AS b(endpoint_id, in_flight)
+), due AS (
     SELECT d.delivery_id
-    FROM webhook_deliveries d JOIN webhook_endpoints w USING (endpoint_id)
-    WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND w.disabled_at IS NULL
+    FROM webhook_endpoints w
+    LEFT JOIN busy b USING (endpoint_id)
+    CROSS JOIN LATERAL (
+        SELECT d.delivery_id, d.next_attempt_at
+        FROM webhook_deliveries d
+        WHERE d.endpoint_id = w.endpoint_id AND d.status = 'pending'
+          AND d.next_attempt_at <= now()
+        ORDER BY d.next_attempt_at
+        LIMIT $6 - COALESCE(b.in_flight, 0)
+        FOR NO KEY UPDATE OF d SKIP LOCKED
+    ) d
+    WHERE w.disabled_at IS NULL AND COALESCE(b.in_flight, 0) < $6
     ORDER BY d.next_attempt_at
     LIMIT $1
-    FOR NO KEY UPDATE OF d SKIP LOCKED
 ), claimed AS (
     UPDATE webhook_deliveries d
-    SET attempts = d.attempts + 1, next_attempt_at = now() + $2::interval
+    SET attempts = d.attempts + 1, next_attempt_at = now() + $2::interval, leased_by = $3
     FROM due WHERE d.delivery_id = due.delivery_id
     RETURNING d.delivery_id, d.endpoint_id, d.position, d.attempts, d.series_start
 )
-SELECT c.delivery_id, c.attempts, c.series_start, w.url, w.secret,
+SELECT c.delivery_id, c.endpoint_id, c.attempts, c.series_start, w.url, w.secret,
        CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret END
            AS previous_secret,
        {_EVENT_COLUMNS}
 FROM claimed c
 JOIN webhook_endpoints w USING (endpoint_id)
 JOIN events e ON e.position = c.position
+"""
+
+# Leases whose owner's lock is free (its session ended: the process died) fall due now.
+RECLAIM = """
+UPDATE webhook_deliveries d SET next_attempt_at = now(), leased_by = NULL
+WHERE d.status = 'pending' AND d.leased_by IS NOT NULL
+  AND d.leased_by::bigint NOT IN (
+      SELECT l.objid::bigint FROM pg_locks l
+      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 AND l.classid = $1
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))
 """
 
 RECORD = """
@@ -88,6 +113,7 @@ WITH r AS (
                       WHEN r.next_at IS NULL THEN 'failed'
                       ELSE 'pending' END,
         next_attempt_at = COALESCE(r.next_at, d.next_attempt_at),
+        leased_by = NULL,
         completed_at = CASE WHEN r.succeeded OR r.next_at IS NULL THEN now() END
     FROM r
     WHERE d.delivery_id = r.delivery_id AND d.attempts = r.attempt AND d.status = 'pending'
@@ -132,6 +158,7 @@ class Claimed(msgspec.Struct, frozen=True):
     """
 
     delivery_id: int
+    endpoint_id: str
     attempt: int
     in_series: int
     url: str
@@ -165,6 +192,7 @@ def claimed_from(row: asyncpg.Record) -> Claimed:
     body = _encoder.encode(WebhookMessage(event.type, event.recorded_at, event))
     return Claimed(
         row["delivery_id"],
+        row["endpoint_id"],
         row["attempts"],
         row["attempts"] - row["series_start"],
         row["url"],
@@ -181,9 +209,28 @@ async def fan_out(conn: Connection) -> asyncpg.Record:
     return fanned
 
 
-async def claim(conn: Connection, limit: int, lease: dt.timedelta) -> list[asyncpg.Record]:
-    """Lease up to ``limit`` due deliveries until ``lease`` from now, with what to send."""
-    return await conn.fetch(CLAIM, limit, lease)
+async def claim(
+    conn: Connection,
+    limit: int,
+    lease: dt.timedelta,
+    owner: int,
+    in_flight: dict[str, int],
+    share: int,
+) -> list[asyncpg.Record]:
+    """Lease up to ``limit`` due deliveries to ``owner`` until ``lease`` from now.
+
+    No endpoint gets more than ``share`` sends in flight, counting ``in_flight`` (its sends
+    already under way); each row carries what to send.
+    """
+    return await conn.fetch(
+        CLAIM, limit, lease, owner, list(in_flight), list(in_flight.values()), share
+    )
+
+
+async def reclaim(conn: Connection) -> int:
+    """Make the leases of dispatchers that are gone due now; return how many."""
+    status = await conn.execute(RECLAIM, OWNER_LOCK_CLASS)
+    return int(status.rsplit(" ", 1)[1])
 
 
 async def record_outcomes(

@@ -1,184 +1,128 @@
-"""The webhooks' HTTP transport: one client per origin, connecting to checked addresses only."""
+"""The webhooks' HTTP transport: aiohttp, connecting to checked addresses only.
+
+The client was chosen by measurement (benchmarks/README.md): httpx's pool looks at each of
+its connections for every request it places, so its cost per request grows with the sends in
+flight, and it delivered a tenth of what aiohttp's client does from the same process.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import logging
+import ipaddress
+import socket
 import ssl
-import time
-from collections.abc import Iterable
-from typing import Any
 
-import httpcore
-import httpx
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
 
 from service.settings import Settings
-from service.webhooks.targets import Resolver, TargetError, addresses_of, check_addresses
+from service.webhooks.targets import Resolver, check_addresses
 
 USER_AGENT = "investment-ledger-webhooks/1"
-MAX_ORIGINS = 1000  # clients kept at once; beyond, idle ones are closed
-IDLE_CLIENT_SECONDS = 300.0
+MAX_RESPONSE_BYTES = 4096  # of a receiver's answer, read and dropped
+IDLE_CONNECTION_SECONDS = 30.0
 
 
-class PinnedStream(httpcore.AsyncNetworkStream):
-    """A connection whose socket is looked up once, not on every pass over the pool.
+class CheckedResolver(AbstractResolver):
+    """Resolves a host for a new connection and returns only addresses that may be used.
 
-    httpcore asks each idle connection for its socket whenever it places a request, and anyio
-    rebuilds a table of attributes to answer; at hundreds of requests a second that adds up.
-    """
-
-    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
-        self._inner = inner
-        self._socket = inner.get_extra_info("socket")
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
-        """Read from the connection."""
-        return await self._inner.read(max_bytes, timeout)
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
-        """Write to the connection."""
-        await self._inner.write(buffer, timeout)
-
-    async def aclose(self) -> None:
-        """Close the connection."""
-        await self._inner.aclose()
-
-    async def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,  # noqa: ASYNC109
-    ) -> httpcore.AsyncNetworkStream:
-        """Wrap the connection in TLS."""
-        return PinnedStream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
-
-    def get_extra_info(self, info: str) -> Any:
-        """Answer ``socket`` from memory, anything else from the connection."""
-        return self._socket if info == "socket" else self._inner.get_extra_info(info)
-
-
-class Backend(httpcore.AsyncNetworkBackend):
-    """Opens connections, only to public addresses unless ``guard`` is off.
-
-    With the guard on, the host is resolved here, every address is checked, and the connection
-    goes to a checked address: a name cannot resolve to one address for the check and another
-    for the connect. TLS still verifies the certificate against the host name.
+    aiohttp connects to the addresses this returns, never to a second resolution of the name
+    (its DNS cache is off), so a host that resolves to a public address at registration and to
+    127.0.0.1 now (DNS rebinding) is refused here. TLS still verifies the certificate against
+    the host name. With ``guard`` off (``LEDGER_WEBHOOK_ALLOW_PRIVATE``) nothing is refused.
     """
 
     def __init__(self, resolver: Resolver, guard: bool) -> None:
         self._resolver = resolver
         self._guard = guard
-        self._inner = httpcore.AnyIOBackend()
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        """Resolve, check, then connect to the first checked address that answers."""
-        if not self._guard:
-            return PinnedStream(
-                await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
-            )
-        addresses = check_addresses(host, await addresses_of(self._resolver, host, port))
-        last: Exception | None = None
-        for address in addresses:
-            try:
-                return PinnedStream(
-                    await self._inner.connect_tcp(
-                        address, port, timeout, local_address, socket_options
-                    )
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-        assert last is not None
-        raise last
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_UNSPEC
+    ) -> list[ResolveResult]:
+        """Return the checked addresses of ``host``; raise TargetError if any is refused."""
+        addresses = await self._resolver.resolve(host, port)
+        if self._guard:
+            addresses = check_addresses(host, addresses)
+        elif not addresses:
+            raise OSError(f"the host {host!r} does not resolve to any address")
+        return [_result(host, address, port) for address in addresses]
 
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        """Unix sockets are never a webhook target."""
-        raise TargetError("unix sockets are not webhook targets")
-
-    async def sleep(self, seconds: float) -> None:
-        """Sleep, as the connection pool asks."""
-        await self._inner.sleep(seconds)
+    async def close(self) -> None:
+        """Nothing to release."""
 
 
-class Clients:
-    """One httpx client per origin (scheme, host, port), sharing one TLS context.
+def _result(host: str, address: str, port: int) -> ResolveResult:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    return {
+        "hostname": host,
+        "host": address,
+        "port": port,
+        "family": family,
+        "proto": 0,
+        "flags": socket.AI_NUMERICHOST,
+    }
 
-    httpcore's pool looks at each of its connections for every request it places, so one pool
-    for every endpoint would cost more per request the more endpoints there are; a pool per
-    origin stays small. Clients send no cookies, follow no redirects and take no proxy from the
-    environment. The dispatcher's own bound limits the sends in flight across all of them.
+
+def check_literal(url: URL) -> None:
+    """Refuse a URL whose host is a forbidden address literal.
+
+    aiohttp connects to an address literal without asking the resolver, so the check the
+    resolver makes for names is made here for literals.
+    """
+    host = url.raw_host or ""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return
+    check_addresses(host, [host.strip("[]")])
+
+
+class Sender:
+    """Posts webhook messages through one aiohttp session; open it inside the event loop.
+
+    One connector serves every endpoint: it keeps its idle connections in a table keyed by
+    origin (host, port, TLS), so taking one costs the same however many it holds; that table is
+    the pool per origin. It holds as many connections as sends may be in flight, so a send
+    never waits for one and its time limit is spent on the receiver alone. No cookies, no
+    redirects (each request says so), no proxy or netrc from the environment, no compression.
     """
 
     def __init__(self, settings: Settings, resolver: Resolver) -> None:
-        self._settings = settings
-        self._backend = Backend(resolver, guard=not settings.webhook_allow_private)
-        self._ssl = httpx.create_ssl_context()
-        self._clients: dict[tuple[str, str, int | None], httpx.AsyncClient] = {}
-        self._used: dict[tuple[str, str, int | None], float] = {}
-        self._closing: set[asyncio.Task[None]] = set()
-        # Each request would be logged at INFO with its URL; outcomes are recorded instead.
-        logging.getLogger("httpx").setLevel(logging.WARNING)
-
-    def for_url(self, url: httpx.URL) -> httpx.AsyncClient:
-        """Return the client for ``url``'s origin, made on first use."""
-        origin = (url.scheme, url.host, url.port)
-        now = time.monotonic()
-        client = self._clients.get(origin)
-        if client is None:
-            if len(self._clients) >= MAX_ORIGINS:  # endpoints come and go
-                self._close_idle(now)
-            client = self._clients[origin] = self._make()
-        self._used[origin] = now
-        return client
-
-    def _close_idle(self, now: float) -> None:
-        """Close the clients of origins unused for a while (no send can still be on them)."""
-        for origin, used in list(self._used.items()):
-            if now - used > IDLE_CLIENT_SECONDS:
-                del self._used[origin]
-                task = asyncio.create_task(self._clients.pop(origin).aclose())
-                self._closing.add(task)
-                task.add_done_callback(self._closing.discard)
-
-    def _make(self) -> httpx.AsyncClient:
-        # As many connections as sends in flight: a send never waits for a connection, so its
-        # time limit is spent on the receiver alone.
-        limits = httpx.Limits(
-            max_connections=self._settings.webhook_concurrency,
-            max_keepalive_connections=self._settings.webhook_concurrency,
+        self._guard = not settings.webhook_allow_private
+        connector = aiohttp.TCPConnector(
+            limit=settings.webhook_concurrency,
+            resolver=CheckedResolver(resolver, self._guard),
+            use_dns_cache=False,  # every new connection is resolved and checked afresh
+            ssl=ssl.create_default_context(),
+            keepalive_timeout=IDLE_CONNECTION_SECONDS,
         )
-        transport = httpx.AsyncHTTPTransport(verify=self._ssl, limits=limits, trust_env=False)
-        # The same pool, with connections opened through the backend above.
-        transport._pool = httpcore.AsyncConnectionPool(
-            ssl_context=self._ssl,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=self._backend,
-        )
-        return httpx.AsyncClient(
-            transport=transport,
-            timeout=self._settings.webhook_timeout_seconds,
-            follow_redirects=False,
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            # One limit for the whole attempt (connect, send, answer), so a receiver that
+            # trickles its answer cannot outlast the lease.
+            timeout=aiohttp.ClientTimeout(total=settings.webhook_timeout_seconds),
             trust_env=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
             headers={"user-agent": USER_AGENT},
         )
 
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str | None]:
+        """POST ``body``; return the status and any Retry-After, reading 4 KiB at most."""
+        target = URL(url)
+        if self._guard:
+            check_literal(target)
+        async with self._session.post(
+            target, data=body, headers=headers, allow_redirects=False
+        ) as answer:
+            read = 0
+            while read < MAX_RESPONSE_BYTES:
+                chunk = await answer.content.read(MAX_RESPONSE_BYTES - read)
+                if not chunk:
+                    break  # the whole answer was read: the connection serves the next send
+                read += len(chunk)
+            return answer.status, answer.headers.get("retry-after")
+
     async def aclose(self) -> None:
-        """Close every client."""
-        clients = list(self._clients.values())
-        self._clients.clear()
-        for client in clients:
-            await client.aclose()
-        await asyncio.gather(*self._closing, return_exceptions=True)
+        """Close every connection."""
+        await self._session.close()
