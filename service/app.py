@@ -15,7 +15,6 @@ import asyncpg
 from litestar import Litestar, Response, Router, get
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
@@ -23,6 +22,7 @@ from litestar.static_files import create_static_files_router
 from events.migrate import migrate
 from events.writer import GroupCommitter
 from projections import projector
+from service.api_docs import DOCS_ASSETS, SwaggerPage, docs_router
 from service.auth import ScopeCheck, allowed_methods
 from service.database import create_pool, database_url
 from service.keys import KeyCache
@@ -92,9 +92,6 @@ def _page_headers(response: Response[object]) -> Response[object]:
 async def home() -> Redirect:
     """Send a browser to the explorer."""
     return Redirect("/ui/")
-
-
-DOCS_ASSETS = "/docs-assets"
 
 
 def docs_assets() -> Router:
@@ -214,14 +211,8 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
             version="0.1.0",
             description="Immutable private-market facts with point-in-time answers.",
             path="/schema",
-            render_plugins=[
-                SwaggerRenderPlugin(
-                    js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
-                    css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-                    standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
-                    favicon=f"<link rel='icon' href='{DOCS_ASSETS}/favicon-32x32.png'>",
-                )
-            ],
+            openapi_router=docs_router(),
+            render_plugins=[SwaggerPage()],
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="ldg_…")
