@@ -33,7 +33,7 @@ from service.notifications import APPENDED_CHANNEL, Listener
 from service.problems import PROBLEM_RESPONSES, problem_details_plugin, unexpected_error
 from service.queries import RuleCache
 from service.routes.events import EventsController
-from service.routes.health import health, metrics
+from service.routes.health import health, live, metrics, ready
 from service.routes.ledger import LedgerController
 from service.routes.queries import QueriesController
 from service.routes.webhooks import WebhooksController
@@ -188,6 +188,8 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
         QueriesController,
         WebhooksController,
         health,
+        live,
+        ready,
         home,
         metrics,
     ]

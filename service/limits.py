@@ -19,7 +19,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from service.problems import problem
 
-ALWAYS_ANSWERED = ("/health", "/metrics")
+ALWAYS_ANSWERED = ("/health", "/health/live", "/health/ready", "/metrics")
 
 
 class InFlight(ASGIMiddleware):

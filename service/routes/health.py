@@ -96,6 +96,43 @@ async def health(request: Request[Any, Any, Any]) -> Response[Health]:
     return Response(body, status_code=200 if committer.alive else 503)
 
 
+class Liveness(Struct, frozen=True, kw_only=True):
+    """The process answers."""
+
+    status: str
+
+
+class Readiness(Struct, frozen=True, kw_only=True):
+    """Whether the service can take appends now: the database reachable, the append task up."""
+
+    status: str
+    database: str
+    append_task: str
+
+
+@get("/health/live", sync_to_thread=False)
+def live() -> Liveness:
+    """Answer 200 while the process serves requests; touches no database (for a liveness probe)."""
+    return Liveness(status="ok")
+
+
+@get("/health/ready")
+async def ready(request: Request[Any, Any, Any]) -> Response[Readiness]:
+    """Answer 200 when the database is reachable and appends are taken, else 503."""
+    committer: GroupCommitter = request.app.state.committer
+    append_task = "running" if committer.alive else "stopped"
+    try:
+        async with request.app.state.pool.acquire(timeout=2) as conn:
+            await conn.fetchval("SELECT 1")
+        database = "reachable"
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        database = "unreachable"
+    if database == "reachable" and committer.alive:
+        return Response(Readiness(status="ok", database=database, append_task=append_task))
+    body = Readiness(status="unavailable", database=database, append_task=append_task)
+    return Response(body, status_code=503, headers={"Retry-After": "1"})
+
+
 _refreshed = {"at": 0.0}
 _refreshing = asyncio.Lock()
 REFRESH_SECONDS = 1.0  # scrapes more often than this share one reading
