@@ -19,6 +19,9 @@ ENV LEDGER_HOST=0.0.0.0 \
     LEDGER_PORT=8000 \
     PYTHONUNBUFFERED=1
 EXPOSE 8000
+# Liveness: the process answers (/health/ready also needs the database; see docs/operations.md).
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('LEDGER_PORT', '8000') + '/health/live', timeout=2)"]
 # Configure with DATABASE_URL; without it the embedded PostgreSQL keeps its data in
 # LEDGER_DATA_DIR inside the container, which suits a trial, not production.
 CMD ["ledger", "serve"]

@@ -14,7 +14,6 @@ from litestar import Litestar, Response, Router, get
 from litestar.datastructures import State
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
@@ -22,6 +21,7 @@ from litestar.static_files import create_static_files_router
 from projections.answers import RuleCache
 from projections.stream_cache import StreamCache
 from service.bootstrap import database, group_committer, workers
+from service.http.api_docs import DOCS_ASSETS, SwaggerPage, docs_router
 from service.http.auth import ScopeCheck, allowed_methods
 from service.http.deadlines import RequestDeadline
 from service.http.dependencies import ReadSide, dependencies
@@ -30,7 +30,7 @@ from service.http.logs import stamp_response
 from service.http.metrics import STREAM_READS, request_metrics
 from service.http.problems import PROBLEM_RESPONSES, problem_details_plugin, unexpected_error
 from service.http.routes.events import EventsController
-from service.http.routes.health import health, metrics
+from service.http.routes.health import health, live, metrics, ready
 from service.http.routes.ledger import LedgerController
 from service.http.routes.queries import QueriesController
 from service.http.routes.webhooks import WebhooksController
@@ -71,9 +71,6 @@ def _page_headers(response: Response[object]) -> Response[object]:
 async def home() -> Redirect:
     """Send a browser to the explorer."""
     return Redirect("/ui/")
-
-
-DOCS_ASSETS = "/docs-assets"
 
 
 def docs_assets() -> Router:
@@ -165,6 +162,8 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
         QueriesController,
         WebhooksController,
         health,
+        live,
+        ready,
         home,
         metrics,
     ]
@@ -191,14 +190,8 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
             version="0.1.0",
             description="Immutable private-market facts with point-in-time answers.",
             path="/schema",
-            render_plugins=[
-                SwaggerRenderPlugin(
-                    js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
-                    css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-                    standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
-                    favicon=f"<link rel='icon' href='{DOCS_ASSETS}/favicon-32x32.png'>",
-                )
-            ],
+            openapi_router=docs_router(),
+            render_plugins=[SwaggerPage()],
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="ldg_…")

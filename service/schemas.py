@@ -133,6 +133,20 @@ class WebhookHealth(Struct, frozen=True, kw_only=True):
     disabled_endpoints: int
 
 
+class Liveness(Struct, frozen=True, kw_only=True):
+    """The process answers."""
+
+    status: str
+
+
+class Readiness(Struct, frozen=True, kw_only=True):
+    """Whether the service can take appends now: the database reachable, the append task up."""
+
+    status: str
+    database: str
+    append_task: str
+
+
 class Health(Struct, frozen=True, kw_only=True):
     """Whether the service can serve, and where the log's head is."""
 

@@ -20,7 +20,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from service.http.logs import begin
 from service.http.problems import problem
 
-ALWAYS_ANSWERED = ("/health", "/metrics")
+ALWAYS_ANSWERED = ("/health", "/health/live", "/health/ready", "/metrics")
 
 
 class InFlight(ASGIMiddleware):

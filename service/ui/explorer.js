@@ -2,12 +2,17 @@
 // Everything shown comes from the JSON answers; nothing is computed here but the drawing.
 "use strict";
 
+import { drawChart } from "./chart.js";
+import { instant, instantElement, investorNames, isoDate, moneyElement, sourceElement } from "./format.js";
+
 const TOKEN_KEY = "ledger-explorer-token";
 const $ = (id) => document.getElementById(id);
 // Kept for this tab only (it survives a reload): a page of another origin-mate cannot find it
 // in localStorage, and closing the tab forgets it.
 let token = sessionStorage.getItem(TOKEN_KEY);
 let streamEvents = [];
+let shown = null; // the last answers drawn, redrawn when the chart's width changes
+let asked = 0; // answers to an older question are dropped
 
 class Problem extends Error {}
 
@@ -32,24 +37,6 @@ function el(tag, text, className) {
   if (text !== undefined && text !== null) node.textContent = String(text);
   if (className) node.className = className;
   return node;
-}
-
-// Exact decimal strings, grouped for reading: "2500000000" -> "2,500,000,000".
-function grouped(value) {
-  const [whole, fraction] = String(value).split(".");
-  const digits = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-  return fraction ? `${digits}.${fraction}` : digits;
-}
-
-function money(m) {
-  return m ? `${m.currency} ${grouped(m.value)}` : "undisclosed";
-}
-
-function short(value) {
-  const n = Number(value);
-  if (n >= 1e9) return `${(n / 1e9).toFixed(n % 1e9 ? 2 : 0)}B`;
-  if (n >= 1e6) return `${(n / 1e6).toFixed(0)}M`;
-  return grouped(value);
 }
 
 function today() {
@@ -104,7 +91,7 @@ async function loadStream(companyId) {
   select.replaceChildren(el("option", "now (everything recorded)"));
   select.firstChild.value = "";
   for (const e of streamEvents) {
-    const option = el("option", `after #${e.position} ${e.type.replaceAll("_", " ")} (recorded ${e.recorded_at})`);
+    const option = el("option", `after #${e.position} ${e.type.replaceAll("_", " ")}, recorded ${instant(e.recorded_at)}`);
     option.value = e.recorded_at;
     select.append(option);
   }
@@ -120,7 +107,8 @@ function query() {
 async function refresh() {
   $("problem").textContent = "";
   const id = $("company").value;
-  if (!id || !$("as-of").value) return;
+  if (!id || !isoDate($("as-of").value)) return;
+  const question = ++asked;
   writeHash();
   const knownAt = $("known-at").value;
   const known = knownAt ? `?known_at=${encodeURIComponent(knownAt)}` : "";
@@ -129,10 +117,13 @@ async function refresh() {
       api(`/companies/${encodeURIComponent(id)}?${query()}`),
       api(`/companies/${encodeURIComponent(id)}/valuations${known}`),
     ]);
+    if (question !== asked) return;
     showState(state);
-    drawChart(valuations.valuations, $("as-of").value);
+    shown = { valuations: valuations.valuations, asOf: state.as_of };
+    drawChart($("chart"), shown.valuations, shown.asOf);
     showTimeline(knownAt);
   } catch (error) {
+    if (question !== asked) return;
     if (error instanceof Problem) {
       $("problem").textContent = error.message;
       clearState();
@@ -148,23 +139,40 @@ function clearState() {
   $("rounds").tBodies[0].replaceChildren();
   $("rules").replaceChildren();
   $("chart").replaceChildren();
+  shown = null;
 }
 
+// A node holding text and amounts in turn: parts are strings or [value, currency] pairs.
+function withAmounts(tag, parts, className) {
+  const node = el(tag, undefined, className);
+  for (const part of parts) node.append(typeof part === "string" ? part : moneyElement("span", ...part));
+  return node;
+}
+
+const COLUMNS = ["Effective", "Round", "Amount", "In USD", "Investors"];
+
 function showState(s) {
+  const name = investorNames([...s.rounds, ...streamEvents.map((e) => e.data.data || e.data)]);
   $("company-name").textContent = s.legal_name ? `${s.name} · ${s.legal_name}` : s.name;
   $("jurisdiction").textContent = s.jurisdiction;
-  $("valuation").textContent = s.valuation ? `${money(s.valuation)} (effective ${s.valuation.effective_date}${s.valuation.basis ? `, ${s.valuation.basis}` : ""})` : "none reported";
-  $("total-raised").textContent = `USD ${grouped(s.total_raised_usd)}`;
-  $("investors").textContent = s.investors.length ? s.investors.join(", ") : "none";
+  const v = s.valuation;
+  $("valuation").replaceChildren(...(v
+    ? [moneyElement("span", v.value, v.currency), ` (effective ${v.effective_date}${v.basis ? `, ${v.basis}` : ""})`]
+    : ["none reported"]));
+  $("total-raised").replaceChildren(moneyElement("span", s.total_raised_usd, "USD"));
+  $("investors").textContent = s.investors.length ? s.investors.map(name).join(", ") : "none";
   $("approvals").textContent = s.approvals.length
     ? s.approvals.map((a) => `${a.status} by ${a.authority} (${a.jurisdiction}): ${a.scope}${a.product ? `, ${a.product}` : ""} since ${a.effective_date}`).join("; ")
     : "none";
-  $("answered").textContent = `as of ${s.as_of}, as known at ${s.known_at} (position ${s.position})`;
+  $("answered").replaceChildren(`as of ${s.as_of}, as known at `, instantElement(s.known_at), ` (position ${s.position})`);
   const rows = s.rounds.map((r) => {
     const tr = el("tr");
-    tr.append(el("td", r.effective_date), el("td", r.round_name), el("td", money(r.amount)),
-      el("td", r.amount_usd ? grouped(r.amount_usd) : "–"),
+    const amount = r.amount ? moneyElement("td", r.amount.value, r.amount.currency) : el("td", "undisclosed");
+    const usd = r.amount_usd ? moneyElement("td", r.amount_usd, "USD") : el("td", "–");
+    tr.append(el("td", r.effective_date), el("td", r.round_name), amount, usd,
       el("td", r.investors.map((i) => i.name || i.investor_id).join(", ")));
+    // on a phone each row is a block, each cell labelled by its column (explorer.css)
+    [...tr.cells].forEach((cell, i) => { cell.dataset.label = COLUMNS[i]; });
     return tr;
   });
   $("rounds").tBodies[0].replaceChildren(...rows);
@@ -175,49 +183,6 @@ function showState(s) {
     return li;
   });
   $("rules").replaceChildren(...(rules.length ? rules : [el("li", "none in force")]));
-}
-
-const SVG = "http://www.w3.org/2000/svg";
-function svg(tag, attributes, text) {
-  const node = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attributes)) node.setAttribute(k, v);
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-// A step chart: a valuation holds from its effective date until the next one.
-function drawChart(valuations, asOf) {
-  const chart = $("chart");
-  chart.replaceChildren();
-  const [W, H, left, right, top, bottom] = [720, 240, 64, 24, 16, 32];
-  if (!valuations.length) {
-    chart.append(svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle" }, "no valuation reported"));
-    return;
-  }
-  const day = (d) => Date.parse(`${d}T00:00:00Z`);
-  const points = valuations.map((v) => ({ t: day(v.effective_date), v: Number(v.value), label: `${v.currency} ${short(v.value)}`, date: v.effective_date }));
-  const t0 = Math.min(points[0].t, day(asOf)) - 20 * 864e5;
-  const t1 = Math.max(points[points.length - 1].t, day(asOf)) + 20 * 864e5;
-  const vmax = Math.max(...points.map((p) => p.v)) * 1.15;
-  const x = (t) => left + ((t - t0) / (t1 - t0)) * (W - left - right);
-  const y = (v) => H - bottom - (v / vmax) * (H - top - bottom);
-  chart.append(svg("line", { x1: left, y1: H - bottom, x2: W - right, y2: H - bottom, class: "axis" }));
-  chart.append(svg("line", { x1: left, y1: top, x2: left, y2: H - bottom, class: "axis" }));
-  for (const f of [0, 0.5, 1]) chart.append(svg("text", { x: left - 6, y: y(vmax * f / 1.15) + 4, "text-anchor": "end" }, short(String(Math.round(vmax * f / 1.15)))));
-  let d = "";
-  points.forEach((p, i) => {
-    const next = i + 1 < points.length ? points[i + 1].t : t1;
-    d += `${i ? "L" : "M"}${x(p.t)},${y(p.v)} L${x(next)},${y(p.v)} `;
-  });
-  chart.append(svg("path", { d, class: "line" }));
-  for (const p of points) {
-    chart.append(svg("circle", { cx: x(p.t), cy: y(p.v), r: 4, class: "point" }));
-    chart.append(svg("text", { x: x(p.t) + 6, y: y(p.v) - 6 }, `${p.label} · ${p.date}`));
-  }
-  const a = x(day(asOf));
-  chart.append(svg("line", { x1: a, y1: top, x2: a, y2: H - bottom, class: "as-of" }));
-  const nearEnd = a > W - 140;
-  chart.append(svg("text", { x: nearEnd ? a - 4 : a + 4, y: H - bottom + 14, "text-anchor": nearEnd ? "end" : "start" }, `as of ${asOf}`));
 }
 
 function showTimeline(knownAt) {
@@ -237,27 +202,38 @@ function showTimeline(knownAt) {
       const target = byId.get(e.data.target_event_id);
       li.append(el("span", e.type === "event_corrected" ? "correction" : "retraction", "badge"));
       li.append(el("div", `of #${target ? target.position : "?"} ${target ? target.type.replaceAll("_", " ") : e.data.target_event_id}${e.data.reason ? `: ${e.data.reason}` : ""}`));
-      if (e.data.data) li.append(el("div", `now: ${describe(e.data.data)}${e.data.effective_date ? `, effective ${e.data.effective_date}` : ""}`));
+      if (e.data.data) li.append(withAmounts("div", ["now: ", ...describe(e.data.data), e.data.effective_date ? `, effective ${e.data.effective_date}` : ""]));
     } else {
       const amendment = amendedBy.get(e.event_id);
-      const summary = el("div", describe(e.data), amendment ? "amended" : "");
+      const summary = withAmounts("div", describe(e.data), amendment ? "amended" : "");
       li.append(summary);
       if (amendment) li.append(el("span", amendment.type === "event_corrected" ? `corrected by #${amendment.position}` : `retracted by #${amendment.position}`, "badge"));
     }
     if (e.metadata && e.metadata.note) li.append(el("div", e.metadata.note, "note"));
-    li.append(el("div", `source: ${e.source.name}${e.source.url ? ` (${e.source.url})` : ""}`, "source"));
-    li.append(el("div", `recorded ${e.recorded_at} at position ${e.position}`, "when"));
+    const source = el("div", "source: ", "source");
+    source.append(sourceElement(e.source));
+    if (e.source.published_at) source.append(", published ", instantElement(e.source.published_at));
+    li.append(source);
+    const when = el("div", "recorded ", "when");
+    when.append(instantElement(e.recorded_at), ` at position ${e.position}`);
+    li.append(when);
     return li;
   });
   $("timeline").replaceChildren(...items);
 }
 
+// What an event says, as parts for withAmounts.
 function describe(data) {
-  if (data.valuation) return `valuation ${money(data.valuation)}`;
-  if (data.round_name) return `${data.round_name}: ${money(data.amount)}${data.amount_usd ? ` (USD ${grouped(data.amount_usd)})` : ""}`;
-  if (data.status) return `${data.status} by ${data.authority}: ${data.scope}`;
-  if (data.name) return `${data.name} (${data.jurisdiction})`;
-  return JSON.stringify(data);
+  if (data.valuation) return ["valuation ", [data.valuation.value, data.valuation.currency]];
+  if (data.round_name) {
+    const parts = [`${data.round_name}: `, data.amount ? [data.amount.value, data.amount.currency] : "undisclosed"];
+    if (data.amount_usd && (!data.amount || data.amount.currency !== "USD")) parts.push(" (", [data.amount_usd, "USD"], ")");
+    if (data.investors && data.investors.length) parts.push(`; investors ${data.investors.map((i) => i.name || i.investor_id).join(", ")}`);
+    return parts;
+  }
+  if (data.status) return [`${data.status} by ${data.authority}: ${data.scope}`];
+  if (data.name) return [`${data.name} (${data.jurisdiction})`];
+  return [JSON.stringify(data)];
 }
 
 async function start() {
@@ -272,7 +248,7 @@ async function start() {
     return;
   }
   if (wanted.company && [...$("company").options].some((o) => o.value === wanted.company)) $("company").value = wanted.company;
-  $("as-of").value = wanted.asOf || today();
+  $("as-of").value = wanted.asOf && isoDate(wanted.asOf) ? wanted.asOf : today();
   await loadStream($("company").value);
   if (wanted.knownAt && [...$("known-at").options].some((o) => o.value === wanted.knownAt)) $("known-at").value = wanted.knownAt;
   await refresh();
@@ -301,7 +277,15 @@ document.addEventListener("DOMContentLoaded", () => {
       $("problem").textContent = error.message;
     }
   });
-  $("as-of").addEventListener("change", refresh);
+  // A text field with a pattern, so the date reads 2023-10-20 in every browser and locale:
+  // each complete, valid date typed is asked at once.
+  $("as-of").addEventListener("input", () => {
+    const valid = isoDate($("as-of").value);
+    $("as-of").setCustomValidity(valid ? "" : "a date as YYYY-MM-DD, e.g. 2023-10-20");
+    if (valid) refresh();
+  });
+  $("as-of").addEventListener("change", () => $("as-of").reportValidity());
+  new ResizeObserver(() => { if (shown) drawChart($("chart"), shown.valuations, shown.asOf); }).observe($("chart"));
   $("known-at").addEventListener("change", refresh);
   if (token) start().catch((error) => { if (!(error instanceof Problem)) throw error; });
   else askForToken();

@@ -58,26 +58,26 @@ async def test_the_explorer_follows_the_date_and_the_known_at_moment(
 
             # across the September valuation
             await page.fill("#as-of", "2023-09-14")
-            await expect(page.locator("#valuation")).to_contain_text("USD 500,000,000")
+            await expect(page.locator("#valuation")).to_contain_text("US$500 million")
             await expect(page.locator("#rounds tbody tr")).to_have_count(0)
             await page.fill("#as-of", "2023-09-15")
-            await expect(page.locator("#valuation")).to_contain_text("USD 1,000,000,000")
+            await expect(page.locator("#valuation")).to_contain_text("US$1 billion")
             await expect(page.locator("#rounds tbody tr")).to_have_count(1)
             await expect(page.locator("#chart circle")).to_have_count(2)
 
             # at the end of the year: the round, the approval, the tightened export rule
             await page.fill("#as-of", "2023-12-01")
-            await expect(page.locator("#total-raised")).to_have_text("USD 342,000,000")
+            await expect(page.locator("#total-raised")).to_have_text("US$342 million")
             await expect(page.locator("#approvals")).to_contain_text("granted")
             await expect(page.locator("#rules")).to_contain_text("additional Nvidia AI chips")
 
             # the ledger as it stood before the correction, then after it
             before = page.locator("#known-at option", has_text="round announced").last
             await page.select_option("#known-at", await before.get_attribute("value"))
-            await expect(page.locator("#total-raised")).to_have_text("USD 341,000,000")
+            await expect(page.locator("#total-raised")).to_have_text("US$341 million")
             await expect(page.locator("#timeline li.unknown")).to_have_count(1)
             await page.select_option("#known-at", "")
-            await expect(page.locator("#total-raised")).to_have_text("USD 342,000,000")
+            await expect(page.locator("#total-raised")).to_have_text("US$342 million")
             await expect(page.locator("#timeline .badge", has_text="corrected by")).to_have_count(1)
 
             await page.screenshot(path=str(artifacts / "explorer.png"), full_page=True)

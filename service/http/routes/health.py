@@ -14,7 +14,7 @@ from events.log import head_position
 from projections import projector
 from service.http import metrics as m
 from service.http.dependencies import Committer, Pool, Reads
-from service.schemas import Health, ProjectionHealth, WebhookHealth
+from service.schemas import Health, Liveness, ProjectionHealth, Readiness, WebhookHealth
 from service.webhooks.outbox import delivery_status
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,28 @@ async def health(committer: Committer, pool: Pool) -> Response[Health]:
         append_queue=committer.queued,
     )
     return Response(body, status_code=200 if committer.alive else 503)
+
+
+@get("/health/live", sync_to_thread=False)
+def live() -> Liveness:
+    """Answer 200 while the process serves requests; touches no database (for a liveness probe)."""
+    return Liveness(status="ok")
+
+
+@get("/health/ready")
+async def ready(committer: Committer, pool: Pool) -> Response[Readiness]:
+    """Answer 200 when the database is reachable and appends are taken, else 503."""
+    append_task = "running" if committer.alive else "stopped"
+    try:
+        async with pool.acquire(timeout=2) as conn:
+            await conn.fetchval("SELECT 1")
+        database = "reachable"
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        database = "unreachable"
+    if database == "reachable" and committer.alive:
+        return Response(Readiness(status="ok", database=database, append_task=append_task))
+    body = Readiness(status="unavailable", database=database, append_task=append_task)
+    return Response(body, status_code=503, headers={"Retry-After": "1"})
 
 
 _refreshed = {"at": 0.0}
