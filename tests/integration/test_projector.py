@@ -55,6 +55,12 @@ async def test_an_event_it_cannot_apply_stops_the_projector_there(
         good = await client.post(
             "/events", json=f.company_registered(company), headers=tokens.header()
         )
+
+        async def applied() -> bool:
+            health = (await client.get("/health")).json()
+            return bool(health["projections"]["read_models"]["position"] == 1)
+
+        await wait_for(applied)  # the good event is applied on its own, before the bad one
         # given an event whose payload the projector cannot read, written behind the API's back
         async with connected(db_url) as conn:
             await conn.execute(
