@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from events.errors import FieldError, InvalidEventError, InvalidRequestError, MalformedRequestError
+from events.exactness import check_exact, has_float
 from events.nesting import MAX_DEPTH, deepest_path, too_deep
 from events.vocabulary import (
     COUNTRY_PATTERN,
@@ -66,7 +67,15 @@ def decode_append_body(body: bytes) -> tuple[list[AnyEnvelope], bool]:
             raise _too_deep(f"{prefix}metadata")
         if isinstance(envelope.data, EventCorrected) and too_deep(envelope.data.data):
             raise _too_deep(f"{prefix}data.data")
+    check_exact(body, [_may_be_rounded(e) for e in envelopes], is_batch)
     return envelopes, is_batch
+
+
+def _may_be_rounded(envelope: AnyEnvelope) -> bool:
+    """Whether an envelope has a value that may have been rounded on decoding."""
+    if envelope.source.published_at is not None:
+        return True
+    return envelope.metadata is not None and has_float(envelope.metadata)
 
 
 def decode_request(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
