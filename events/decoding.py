@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from events.coherence import check_coherent
 from events.errors import FieldError, InvalidEventError, InvalidRequestError, MalformedRequestError
 from events.exactness import check_exact, has_float
 from events.nesting import MAX_DEPTH, deepest_path, too_deep
@@ -61,14 +62,24 @@ def decode_append_body(body: bytes) -> tuple[list[AnyEnvelope], bool]:
     except RecursionError:
         # the envelope's own structure is at most four levels above its free-form fields
         raise _too_deep(_free_form_field(deepest_path(body, MAX_DEPTH + 4))) from None
+    _refuse_what_would_not_be_kept(body, envelopes, is_batch)
+    return envelopes, is_batch
+
+
+def _refuse_what_would_not_be_kept(body: bytes, envelopes: list[AnyEnvelope], batch: bool) -> None:
+    """Refuse free-form JSON nested too deep, values that would be rounded, contradictions.
+
+    In that order: the depth bound makes the later walks safe.
+    """
     for i, envelope in enumerate(envelopes):
-        prefix = f"events[{i}]." if is_batch else ""
+        prefix = f"events[{i}]." if batch else ""
         if envelope.metadata is not None and too_deep(envelope.metadata):
             raise _too_deep(f"{prefix}metadata")
         if isinstance(envelope.data, EventCorrected) and too_deep(envelope.data.data):
             raise _too_deep(f"{prefix}data.data")
-    check_exact(body, [_may_be_rounded(e) for e in envelopes], is_batch)
-    return envelopes, is_batch
+    check_exact(body, [_may_be_rounded(e) for e in envelopes], batch)
+    for i, envelope in enumerate(envelopes):
+        check_coherent(envelope.data, f"events[{i}].data" if batch else "data")
 
 
 def _may_be_rounded(envelope: AnyEnvelope) -> bool:
