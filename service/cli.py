@@ -105,6 +105,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.app import create_app
+    from service.connections import HalfCloseProtocol
 
     if args.demo:
         if settings.database_url:
@@ -126,7 +127,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         host=args.host or settings.host,
         port=args.port or settings.port,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
+        http=HalfCloseProtocol,
         access_log=False,  # service/logs.py logs each request, with its id
         log_config=None,  # uvicorn's own lines go through the same (JSON) handler
         log_level=settings.log_level,
