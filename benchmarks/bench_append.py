@@ -212,12 +212,14 @@ def serve_minimal(port: int) -> None:
     """Run the minimal app with the server settings `ledger serve` uses."""
     import uvicorn
 
+    from service.http.connections import HalfCloseProtocol
+
     uvicorn.run(
         minimal_app(),
         host="127.0.0.1",
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=HalfCloseProtocol,
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=30,

@@ -13,6 +13,18 @@ def currency_codes() -> frozenset[str]:
     return frozenset(c.alpha_3 for c in pycountry.currencies)
 
 
+# ISO 4217 codes that name no money at all: "no currency is involved" and the testing code.
+# The other X codes (CFA francs, gold and the other metals, SDRs, units of account) are units
+# amounts are stated in, and remain accepted.
+NOT_MONEY = frozenset({"XXX", "XTS"})
+
+
+@cache
+def money_codes() -> frozenset[str]:
+    """Return the ISO 4217 codes that money may be in: the currencies, less ``NOT_MONEY``."""
+    return currency_codes() - NOT_MONEY
+
+
 @cache
 def country_codes() -> frozenset[str]:
     """Return the ISO 3166-1 alpha-2 country codes."""

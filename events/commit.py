@@ -43,7 +43,8 @@ from events.streams import EVENT_CORRECTED
 
 # The events named by id are joined through unnest so that the plan is an index lookup per id
 # even before the table has statistics; a stream's version is a backward scan of the
-# (stream, stream_version) index.
+# (stream, stream_version) index; whether a named event is retracted, a lookup of the
+# target_event_id index.
 _LOAD = f"""
     SELECT 'event' AS kind, {", ".join("e." + c.strip() for c in EVENT_COLUMNS.split(","))},
            e.target_event_id, NULL::integer AS version, NULL::timestamptz AS now
@@ -53,6 +54,11 @@ _LOAD = f"""
            NULL, coalesce((SELECT max(v.stream_version) FROM events v WHERE v.stream = s.stream),
                           0), NULL
     FROM unnest($2::text[]) AS s(stream)
+    UNION ALL
+    SELECT 'retracted', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+           r.target_event_id, NULL, NULL
+    FROM unnest($1::uuid[]) AS ids(id)
+    JOIN events r ON r.target_event_id = ids.id AND r.type = 'event_retracted'
 """
 
 # The same, with the head (unlocked) and the database clock.
@@ -153,6 +159,8 @@ async def _absorb(conn: Connection, rows: list[asyncpg.Record], state: GroupStat
         for row in rows:
             if row["kind"] == "stream":
                 state.versions[row["stream"]] = row["version"]
+            elif row["kind"] == "retracted":
+                state.retracted.add(row["target_event_id"])
             elif row["kind"] == "event":
                 state.known[row["event_id"]] = known_event(row, row["type"])
                 more_streams.add(row["stream"])
@@ -170,7 +178,7 @@ async def _absorb(conn: Connection, rows: list[asyncpg.Record], state: GroupStat
 
 
 def _resolve_root_types(corrections: dict[uuid.UUID, uuid.UUID], state: GroupState) -> None:
-    """Give each loaded correction the type of the fact at the bottom of its chain."""
+    """Give each loaded correction the type and id of the fact at the bottom of its chain."""
     for event_id in corrections:
         root, seen = event_id, set()
         while state.known[root].type == EVENT_CORRECTED and root not in seen:
@@ -184,6 +192,7 @@ def _resolve_root_types(corrections: dict[uuid.UUID, uuid.UUID], state: GroupSta
             state.known[root].type,
             known.fingerprint,
             known.receipt,
+            root,
         )
 
 

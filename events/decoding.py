@@ -7,7 +7,10 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from events.coherence import check_coherent
 from events.errors import FieldError, InvalidEventError, InvalidRequestError, MalformedRequestError
+from events.exactness import check_exact, has_float
+from events.nesting import MAX_DEPTH, deepest_path, too_deep
 from events.vocabulary import (
     COUNTRY_PATTERN,
     CURRENCY_PATTERN,
@@ -19,6 +22,7 @@ from events.vocabulary import (
     URL_PATTERN,
     AnyEnvelope,
     AppendBatch,
+    EventCorrected,
     Fact,
 )
 
@@ -49,14 +53,40 @@ _FRIENDLY_PATTERNS = {
 def decode_append_body(body: bytes) -> tuple[list[AnyEnvelope], bool]:
     """Decode one envelope or ``{"events": [...]}``; return the envelopes and whether a batch."""
     # msgspec reports invalid UTF-8 inside a string as UnicodeDecodeError and nesting deeper
-    # than the interpreter's recursion limit as RecursionError; both are malformed bodies,
-    # and left alone they would surface as a 500.
+    # than the interpreter's recursion limit as RecursionError; left alone they would surface
+    # as a 500. Only the free-form fields can nest that deep (typed ones fail at once).
     try:
-        return _decode(body)
+        envelopes, is_batch = _decode(body)
     except UnicodeDecodeError as exc:
         raise MalformedRequestError(f"the body is not valid UTF-8: {exc.reason}") from None
     except RecursionError:
-        raise MalformedRequestError("the body is nested too deeply to be an event") from None
+        # the envelope's own structure is at most four levels above its free-form fields
+        raise _too_deep(_free_form_field(deepest_path(body, MAX_DEPTH + 4))) from None
+    _refuse_what_would_not_be_kept(body, envelopes, is_batch)
+    return envelopes, is_batch
+
+
+def _refuse_what_would_not_be_kept(body: bytes, envelopes: list[AnyEnvelope], batch: bool) -> None:
+    """Refuse free-form JSON nested too deep, values that would be rounded, contradictions.
+
+    In that order: the depth bound makes the later walks safe.
+    """
+    for i, envelope in enumerate(envelopes):
+        prefix = f"events[{i}]." if batch else ""
+        if envelope.metadata is not None and too_deep(envelope.metadata):
+            raise _too_deep(f"{prefix}metadata")
+        if isinstance(envelope.data, EventCorrected) and too_deep(envelope.data.data):
+            raise _too_deep(f"{prefix}data.data")
+    check_exact(body, [_may_be_rounded(e) for e in envelopes], batch)
+    for i, envelope in enumerate(envelopes):
+        check_coherent(envelope.data, f"events[{i}].data" if batch else "data")
+
+
+def _may_be_rounded(envelope: AnyEnvelope) -> bool:
+    """Whether an envelope has a value that may have been rounded on decoding."""
+    if envelope.source.published_at is not None:
+        return True
+    return envelope.metadata is not None and has_float(envelope.metadata)
 
 
 def decode_request(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
@@ -132,6 +162,23 @@ def _looks_like_batch(body: bytes) -> bool:
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return False
     return "events" in top and "type" not in top
+
+
+def _free_form_field(path: list[str | int]) -> str:
+    """Name the free-form field a too deep value is in: ``metadata`` or ``data.data``."""
+    prefix = ""
+    if len(path) > 1 and path[0] == "events" and isinstance(path[1], int):
+        prefix, path = f"events[{path[1]}].", path[2:]
+    if path[:1] == ["metadata"]:
+        return f"{prefix}metadata"
+    if path[:2] == ["data", "data"]:
+        return f"{prefix}data.data"
+    return f"{prefix}{path[0]}" if path and isinstance(path[0], str) and path[0] else "body"
+
+
+def _too_deep(field: str) -> InvalidEventError:
+    message = f"is nested more than {MAX_DEPTH} levels deep (objects and lists count alike)"
+    return InvalidEventError(f"{field}: {message}", [FieldError(field, message)])
 
 
 def _invalid(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from events.chain import canonical_json, chain, event_bytes, format_instant
+from events.coherence import check_coherent
 from events.decoding import convert_payload
 from events.errors import (
     ConflictError,
@@ -40,6 +41,12 @@ class KnownEvent:
     root_type: str
     fingerprint: bytes
     receipt: Receipt | None
+    root_id: uuid.UUID | None = None  # for a correction, the fact at the bottom of its chain
+
+    @property
+    def root(self) -> uuid.UUID:
+        """Return the id of the fact this event is or amends."""
+        return self.root_id or self.event_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +84,8 @@ class GroupState:
     known: dict[uuid.UUID, KnownEvent]
     versions: dict[str, int]
     rows: list[Row] = field(default_factory=list)
+    # Of the events loaded (and appended since), those a retraction targets.
+    retracted: set[uuid.UUID] = field(default_factory=set)
 
     @property
     def head(self) -> tuple[int, bytes]:
@@ -98,6 +107,7 @@ class GroupState:
         for row in previous.rows:
             self.known[row.event_id] = previous.known[row.event_id]
             self.versions[row.stream] = previous.versions[row.stream]
+        self.retracted |= previous.retracted
 
 
 TICK = dt.timedelta(microseconds=1)
@@ -127,6 +137,16 @@ class _Planned:
     version: int
     root_type: str
     fingerprint: bytes
+    root_id: uuid.UUID | None
+
+
+@dataclass(slots=True)
+class _Pending:
+    """What the request's earlier events add to the state, before the request is accepted."""
+
+    known: dict[uuid.UUID, KnownEvent] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)
+    retracted: set[uuid.UUID] = field(default_factory=set)
 
 
 def plan_request(
@@ -135,20 +155,19 @@ def plan_request(
     """Plan one request against ``state``; on success advance ``state`` and return receipts."""
     planned: list[_Planned] = []
     replayed: list[Receipt] = []
-    local: dict[uuid.UUID, KnownEvent] = {}
-    versions: dict[str, int] = {}
+    pending = _Pending()
     for i, event in enumerate(events):
         try:
-            item = _plan_event(event, state, local, versions)
+            item = _plan_event(event, state, pending)
         except LedgerError as error:
             return error.prefixed(f"events[{i}]") if is_batch else error
         if isinstance(item, Receipt):
             replayed.append(item)
             continue
         planned.append(item)
-        local[event.event_id] = KnownEvent(
-            event.event_id, event.type, item.stream, item.root_type, item.fingerprint, None
-        )
+        pending.known[event.event_id] = _known(item, None)
+        if event.type == EVENT_RETRACTED and event.target_event_id is not None:
+            pending.retracted.add(event.target_event_id)
     if replayed and planned:
         ids = ", ".join(str(r.event_id) for r in replayed)
         return ConflictError(
@@ -160,15 +179,10 @@ def plan_request(
     return Outcome([_commit(item, state) for item in planned], appended=True)
 
 
-def _plan_event(
-    event: PreparedEvent,
-    state: GroupState,
-    local: dict[uuid.UUID, KnownEvent],
-    versions: dict[str, int],
-) -> _Planned | Receipt:
-    stream, root_type = event.stream, event.type
+def _plan_event(event: PreparedEvent, state: GroupState, pending: _Pending) -> _Planned | Receipt:
+    stream, root_type, root_id = event.stream, event.type, None
     if event.target_event_id is not None:
-        stream, root_type = _resolve_amendment(event, state, local)
+        stream, root_type, root_id = _resolve_amendment(event, state, pending)
     assert stream is not None
     digest = fingerprint(event.type, event.effective_date, event.source, event.data, event.metadata)
     existing = state.known.get(event.event_id) if event.client_chose_id else None
@@ -179,38 +193,35 @@ def _plan_event(
                 [FieldError("event_id", "already recorded with different content")],
             )
         return existing.receipt
-    current = versions.get(stream, state.versions.get(stream, 0))
+    current = pending.versions.get(stream, state.versions.get(stream, 0))
     if event.expected_version is not None and event.expected_version != current:
         raise ConflictError(
             f"stream {stream} is at version {current}, not {event.expected_version}",
             [FieldError("expected_version", f"the stream is at version {current}")],
             {"stream": stream, "current_version": current},
         )
-    versions[stream] = current + 1
-    return _Planned(event, stream, current + 1, root_type, digest)
+    pending.versions[stream] = current + 1
+    return _Planned(event, stream, current + 1, root_type, digest, root_id)
 
 
 def _resolve_amendment(
-    event: PreparedEvent, state: GroupState, local: dict[uuid.UUID, KnownEvent]
-) -> tuple[str, str]:
-    """Check an amendment or rank against its target; return its stream and root type."""
+    event: PreparedEvent, state: GroupState, pending: _Pending
+) -> tuple[str, str, uuid.UUID]:
+    """Check an amendment or rank against its target; return its stream, root type and root."""
     target_id = event.target_event_id
     assert target_id is not None
-    target = local.get(target_id) or state.known.get(target_id)
+    target = pending.known.get(target_id) or state.known.get(target_id)
     if target is None:
         raise _unprocessable("data.target_event_id", f"no event {target_id} is in the ledger")
-    if target.type == EVENT_RETRACTED:
-        raise _unprocessable(
-            "data.target_event_id", f"{target_id} is a retraction, which cannot be amended"
-        )
+    _refuse_amending_withdrawn(target, state.retracted | pending.retracted)
     if event.type == EVENT_RETRACTED:
-        return target.stream, EVENT_RETRACTED
+        return target.stream, EVENT_RETRACTED, target.root
     if event.type == REPORT_RANKED:
         if target.type in AMENDMENT_TYPES:
             raise _unprocessable(
                 "data.target_event_id", f"{target_id} is a {target.type}: only reports are ranked"
             )
-        return target.stream, REPORT_RANKED
+        return target.stream, REPORT_RANKED, target.root
     try:
         payload = convert_payload(target.root_type, event.replacement, "data.data")
     except InvalidEventError as error:
@@ -219,6 +230,7 @@ def _resolve_amendment(
             f"payload: {error.detail}",
             error.errors,
         ) from None
+    check_coherent(payload, "data.data")
     if stream_of_payload(payload) != target.stream:
         raise _unprocessable("data.data", f"a correction cannot move a fact out of {target.stream}")
     event.data = canonical_json(
@@ -226,7 +238,37 @@ def _resolve_amendment(
             target_event_id=target_id, data=_as_dict(payload), effective_date=event.replacement_date
         )
     )
-    return target.stream, target.root_type
+    return target.stream, target.root_type, target.root
+
+
+def _refuse_amending_withdrawn(target: KnownEvent, retracted: set[uuid.UUID]) -> None:
+    """Refuse an amendment that could change nothing: its target or its fact is withdrawn.
+
+    The answers ignore every amendment of a retracted fact, and a retracted correction stays
+    withdrawn, so accepting one would answer 201 for an event without effect.
+    """
+    if target.type == EVENT_RETRACTED:
+        message = f"{target.event_id} is a retraction, which cannot be amended"
+    elif target.event_id in retracted:
+        message = f"{target.event_id} is retracted already, and cannot be amended"
+    elif target.root in retracted:
+        message = f"the fact {target.root} that {target.event_id} amends is retracted"
+    else:
+        return
+    raise _unprocessable("data.target_event_id", message + " (append the fact again instead)")
+
+
+def _known(item: _Planned, receipt: Receipt | None) -> KnownEvent:
+    event = item.event
+    return KnownEvent(
+        event.event_id,
+        event.type,
+        item.stream,
+        item.root_type,
+        item.fingerprint,
+        receipt,
+        item.root_id,
+    )
 
 
 def _as_dict(payload: object) -> dict[str, object]:
@@ -278,9 +320,9 @@ def _commit(item: _Planned, state: GroupState) -> Receipt:
     )
     state.position, state.hash = position, digest
     state.versions[item.stream] = item.version
-    state.known[event.event_id] = KnownEvent(
-        event.event_id, event.type, item.stream, item.root_type, item.fingerprint, receipt
-    )
+    state.known[event.event_id] = _known(item, receipt)
+    if event.type == EVENT_RETRACTED and event.target_event_id is not None:
+        state.retracted.add(event.target_event_id)
     return receipt
 
 

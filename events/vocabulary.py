@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 from msgspec import Meta, Struct
 
-from events.codes import check_country, check_currency, country_codes, currency_codes
+from events.codes import check_country, check_currency, country_codes, money_codes
 from events.streams import (
     COMPANY_REGISTERED,
     EVENT_CORRECTED,
@@ -57,9 +57,9 @@ CurrencyCode = Annotated[
     str,
     Meta(
         pattern=CURRENCY_PATTERN,
-        description="ISO 4217",
+        description="ISO 4217, except XXX (no currency) and XTS (testing)",
         examples=["CNY"],
-        extra_json_schema={"enum": sorted(currency_codes())},
+        extra_json_schema={"enum": sorted(money_codes())},
     ),
 ]
 CountryCode = Annotated[

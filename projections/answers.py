@@ -11,6 +11,7 @@ from typing import Annotated
 import msgspec
 
 from events.errors import FieldError, InvalidQueryError
+from events.exactness import finer_than_microseconds, instant_message
 from events.log import Connection, read_rules
 from events.streams import company_stream, stream_id
 from projections import lookups, projector
@@ -46,6 +47,8 @@ def parse_known_at(value: str | None) -> dt.datetime:
     """Parse ``known_at`` (an RFC 3339 instant with offset, default now) or refuse it."""
     if value is None:
         return dt.datetime.now(dt.UTC)
+    if finer_than_microseconds(value):  # it would be rounded, and could take in a later event
+        raise _bad("known_at", instant_message(value))
     try:
         instant: dt.datetime = msgspec.convert(value, _Instant).astimezone(dt.UTC)
     except (msgspec.ValidationError, OverflowError):

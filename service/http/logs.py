@@ -16,6 +16,7 @@ import re
 import secrets
 import sys
 import time
+import traceback
 from typing import Any
 
 import msgspec
@@ -35,6 +36,32 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message",
     "color_message",
 }
+
+# A traceback is for the operator, yet a client's input may reach a deep recursion (a thousand
+# frames, some 250 KB) or put itself in a message: each logged exception keeps the last frames
+# of each exception in its chain, and at most this many characters.
+MAX_EXCEPTION_CHARS = 8_000
+_FRAMES = 30
+
+
+def bounded_traceback(exc_info: Any) -> str:
+    """Format an exception's traceback, cut to its last frames and a bounded length."""
+    exc = exc_info[1]
+    if exc is None:
+        return ""
+    text = "".join(traceback.format_exception(exc, limit=-_FRAMES)).rstrip("\n")
+    if len(text) <= MAX_EXCEPTION_CHARS:
+        return text
+    half = MAX_EXCEPTION_CHARS // 2
+    return f"{text[:half]}\n[{len(text) - 2 * half} characters left out]\n{text[-half:]}"
+
+
+class TextFormatter(logging.Formatter):
+    """Format a record as plain text, with a bounded traceback."""
+
+    def formatException(self, ei: Any) -> str:
+        """Return the record's traceback, bounded."""
+        return bounded_traceback(ei)
 
 
 class JsonFormatter(logging.Formatter):
@@ -60,6 +87,10 @@ class JsonFormatter(logging.Formatter):
             line["exception"] = self.formatException(record.exc_info)
         return _fallback.encode(line).decode()
 
+    def formatException(self, ei: Any) -> str:
+        """Return the record's traceback, bounded."""
+        return bounded_traceback(ei)
+
 
 def configure(level: str, form: str = "json") -> None:
     """Send every log line to standard error, as JSON (``form="json"``) or as plain text."""
@@ -67,7 +98,7 @@ def configure(level: str, form: str = "json") -> None:
     if form == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

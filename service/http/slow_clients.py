@@ -22,6 +22,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from service.http.connections import HalfCloseProtocol
 from service.http.problems import problem
 
 
@@ -68,8 +69,11 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 
 
 def with_header_timeout(seconds: float) -> type[HeaderDeadlineProtocol]:
-    """Return the protocol class for uvicorn's ``http``, with this limit on headers."""
-    return type("HeaderDeadlineProtocol", (HeaderDeadlineProtocol,), {"header_timeout": seconds})
+    """Return the protocol class for uvicorn's ``http``: this limit on headers, and every
+    request received before a half-close answered (service/http/connections.py)."""
+    return type(
+        "ServiceProtocol", (HeaderDeadlineProtocol, HalfCloseProtocol), {"header_timeout": seconds}
+    )
 
 
 class BodyDeadline(ASGIMiddleware):

@@ -51,7 +51,7 @@ async def _tamper(db_url: str, statement: str, *args: Any) -> str:
         async with conn.transaction():
             await conn.execute("ALTER TABLE events DISABLE TRIGGER events_append_only")
             status = await conn.execute(statement, *args)
-            await conn.execute("ALTER TABLE events ENABLE TRIGGER events_append_only")
+            await conn.execute("ALTER TABLE events ENABLE ALWAYS TRIGGER events_append_only")
         return status
 
 

@@ -98,7 +98,14 @@ def random_event(
         return envelope
     if (valuations or amended) and u < 0.3:
         pool = [v["event_id"] for v in valuations] + [a.split("/")[-1] for a in amended]
-        return f.retracted(rng.choice(pool))
+        target = rng.choice(pool)
+        # nothing amends a retracted event, nor what amends a retracted fact: out of the pools
+        if any(v["event_id"] == target for v in valuations):
+            valuations[:] = [v for v in valuations if v["event_id"] != target]
+            amended[:] = [a for a in amended if not a.startswith(target)]
+        else:
+            amended[:] = [a for a in amended if a.split("/")[-1] != target]
+        return f.retracted(target)
     if u < 0.7:
         value = str(rng.randint(1, 90) * 10**8)
         envelope = f.valuation_reported(company, value, effective_date=day.isoformat())
