@@ -22,8 +22,15 @@ EVENT_COLUMNS = (
 )
 
 
-def known_event(row: asyncpg.Record, root_type: str) -> KnownEvent:
-    """Turn a stored row into what the planner knows of it: its receipt and fingerprint."""
+def known_event(row: asyncpg.Record) -> KnownEvent:
+    """Turn a stored row into what the planner knows of it: its root, receipt and fingerprint.
+
+    The row carries ``root_event_id`` and ``root_type`` (the fact at the bottom of an
+    amendment's chain, or nothing for a fact). A retraction keeps its own type as its root
+    type: nothing may amend it.
+    """
+    root_id = row["root_event_id"] or row["event_id"]
+    root_type = row["root_type"] if row["type"] == EVENT_CORRECTED else row["type"]
     receipt = Receipt(
         event_id=row["event_id"],
         stream=row["stream"],
@@ -35,7 +42,9 @@ def known_event(row: asyncpg.Record, root_type: str) -> KnownEvent:
     digest = fingerprint(
         row["type"], row["effective_date"], row["source"], row["data"], row["metadata"]
     )
-    return KnownEvent(row["event_id"], row["type"], row["stream"], root_type, digest, receipt)
+    return KnownEvent(
+        row["event_id"], row["type"], row["stream"], root_type, root_id, digest, receipt
+    )
 
 
 def to_recorded(row: asyncpg.Record) -> RecordedEvent:

@@ -38,6 +38,7 @@ class KnownEvent:
     type: str
     stream: str
     root_type: str
+    root_id: uuid.UUID  # the fact at the bottom of its chain of amendments (itself for a fact)
     fingerprint: bytes
     receipt: Receipt | None
 
@@ -57,6 +58,7 @@ class Row:
     metadata: str | None
     target_event_id: uuid.UUID | None
     hash: bytes
+    root_event_id: uuid.UUID | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +128,7 @@ class _Planned:
     stream: str
     version: int
     root_type: str
+    root_id: uuid.UUID
     fingerprint: bytes
 
 
@@ -147,7 +150,13 @@ def plan_request(
             continue
         planned.append(item)
         local[event.event_id] = KnownEvent(
-            event.event_id, event.type, item.stream, item.root_type, item.fingerprint, None
+            event.event_id,
+            event.type,
+            item.stream,
+            item.root_type,
+            item.root_id,
+            item.fingerprint,
+            None,
         )
     if replayed and planned:
         ids = ", ".join(str(r.event_id) for r in replayed)
@@ -166,9 +175,10 @@ def _plan_event(
     local: dict[uuid.UUID, KnownEvent],
     versions: dict[str, int],
 ) -> _Planned | Receipt:
-    stream, root_type = event.stream, event.type
+    stream, root_type, root_id = event.stream, event.type, event.event_id
     if event.target_event_id is not None:
         stream, root_type = _resolve_amendment(event, state, local)
+        root_id = _root_of(event.target_event_id, state, local)
     assert stream is not None
     digest = fingerprint(event.type, event.effective_date, event.source, event.data, event.metadata)
     existing = state.known.get(event.event_id) if event.client_chose_id else None
@@ -187,7 +197,15 @@ def _plan_event(
             {"stream": stream, "current_version": current},
         )
     versions[stream] = current + 1
-    return _Planned(event, stream, current + 1, root_type, digest)
+    return _Planned(event, stream, current + 1, root_type, root_id, digest)
+
+
+def _root_of(
+    target_id: uuid.UUID, state: GroupState, local: dict[uuid.UUID, KnownEvent]
+) -> uuid.UUID:
+    """Return the fact at the bottom of the chain an amendment of ``target_id`` joins."""
+    target = local.get(target_id) or state.known[target_id]
+    return target.root_id
 
 
 def _resolve_amendment(
@@ -268,12 +286,19 @@ def _commit(item: _Planned, state: GroupState) -> Receipt:
             event.metadata,
             event.target_event_id,
             digest,
+            item.root_id if event.target_event_id is not None else None,
         )
     )
     state.position, state.hash = position, digest
     state.versions[item.stream] = item.version
     state.known[event.event_id] = KnownEvent(
-        event.event_id, event.type, item.stream, item.root_type, item.fingerprint, receipt
+        event.event_id,
+        event.type,
+        item.stream,
+        item.root_type,
+        item.root_id,
+        item.fingerprint,
+        receipt,
     )
     return receipt
 
