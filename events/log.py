@@ -235,7 +235,9 @@ READ_STREAMS = f"""
      WHERE e.recorded_at <= (SELECT $3::timestamptz)
      ORDER BY e.recorded_at DESC, e.position DESC LIMIT 1)
     UNION ALL
-    SELECT 'h', NULL, NULL, NULL, NULL, position, recorded_at, NULL, NULL FROM ledger_head
+    SELECT 'h', NULL, NULL, NULL, NULL, position,
+           CASE WHEN position > 0 THEN recorded_at ELSE statement_timestamp() END,
+           (statement_timestamp() AT TIME ZONE 'UTC')::date, NULL FROM ledger_head
 """
 
 
@@ -247,7 +249,9 @@ async def read_streams(
     Each row has a ``part``: ``s`` an event of a stream (``stream``, ``stream_version``,
     ``event_id``, ``type``, ``position``, ``recorded_at``, ``effective_date``, ``data``), ``r``
     the position of the latest rule event, ``p`` the last position recorded by ``known_at``,
-    ``h`` the head's position and recorded_at.
+    ``h`` the head's position and recorded_at (the database's time for an empty log), and
+    the database's date in UTC (as
+    ``effective_date``): the same clock that stamps ``recorded_at``.
     """
     rows: list[asyncpg.Record] = await conn.fetch(READ_STREAMS, streams, after, known_at)
     return rows

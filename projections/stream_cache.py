@@ -80,13 +80,16 @@ class Snapshot:
     """Streams as of one read, with the log's positions then.
 
     ``position`` is the last position recorded by ``known_at``; ``known_at`` is the instant
-    the answer speaks for (the request's, or the head's recording time if earlier).
+    the answer speaks for (the request's, or the head's recording time if earlier, so "now"
+    is the head: the database's clock, never this process's). ``today`` is the database's
+    date in UTC at the read.
     """
 
     streams: dict[str, Stream] = field(default_factory=dict)
     position: int = 0
     rules_position: int = 0
     known_at: dt.datetime = _END_OF_TIME
+    today: dt.date = dt.date.min
 
     def facts(self, stream: str) -> Timeline:
         """The stream's facts as this snapshot knows them."""
@@ -107,16 +110,17 @@ class StreamCache:
         return len(self._streams)
 
     async def read(
-        self, conn: Connection, streams: Sequence[str], known_at: dt.datetime
+        self, conn: Connection, streams: Sequence[str], known_at: dt.datetime | None
     ) -> Snapshot:
-        """Return the given streams as known at ``known_at``, with the log's positions."""
+        """Return the given streams as known at ``known_at`` (None: the head), with positions."""
+        known_at = _END_OF_TIME if known_at is None else known_at
         streams = list(dict.fromkeys(streams))  # each once
         held = [self._streams.get(name) for name in streams]
         after = [s.version if s is not None else 0 for s in held]
         rows = await read_streams(conn, streams, after, known_at)
         snapshot = Snapshot(known_at=known_at)
         by_stream: dict[str, list[Any]] = {name: [] for name in streams}
-        head_recorded: dt.datetime | None = None
+        head_recorded = known_at
         for row in rows:
             part = row["part"]
             if part == "s":
@@ -125,13 +129,12 @@ class StreamCache:
                 snapshot.position = row["position"]
             elif part == "r":
                 snapshot.rules_position = row["position"] or 0
-            elif row["position"]:  # "h"
-                head_recorded = row["recorded_at"]
-        if head_recorded is not None:
-            # Nothing recorded after the head's recorded_at exists yet, and nothing appended
-            # later can be stamped at or before it (events/planning.py, ``after``): the answer
-            # is what the ledger said at the earlier of the two instants, and stays so.
-            snapshot.known_at = min(known_at, head_recorded)
+            else:  # "h"
+                head_recorded, snapshot.today = row["recorded_at"], row["effective_date"]
+        # Nothing recorded after the head's recorded_at exists yet, and nothing appended
+        # later can be stamped at or before it (events/planning.py, ``after``): the answer
+        # is what the ledger said at the earlier of the two instants, and stays so.
+        snapshot.known_at = min(known_at, head_recorded)
         for name, mine in zip(streams, held, strict=True):
             # While this read was out, another may have extended, evicted or added the stream.
             # The rows follow the version this read started from: they extend that object, or
