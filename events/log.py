@@ -66,13 +66,43 @@ def to_recorded(row: asyncpg.Record) -> RecordedEvent:
     )
 
 
+# A page stops at ``limit`` events or once it holds PAGE_BYTES of stored JSON (data, source and
+# metadata), whichever comes first, and always holds at least one event: a thousand events of
+# a few hundred KB each would otherwise make one answer of hundreds of MB. The cut is made in
+# the statement, over a running sum of sizes that PostgreSQL reads without detoasting the
+# values, so the rows past it are never sent. Callers continue after the last event, so a
+# page cut short by bytes costs nothing but another read.
+PAGE_BYTES = 4 * 1024 * 1024
+_SIZE = (
+    "octet_length(data::text) + octet_length(source::text)"
+    " + coalesce(octet_length(metadata::text), 0)"
+)
+
+
+def _paged(order: str, where: str, limit: str) -> str:
+    """Wrap a read in the byte bound: the rows of its page until PAGE_BYTES are reached."""
+    return f"""SELECT {EVENT_COLUMNS} FROM (
+            SELECT {EVENT_COLUMNS},
+                   sum({_SIZE}) OVER (ORDER BY {order} ROWS UNBOUNDED PRECEDING) - {_SIZE}
+                       AS before
+            FROM events WHERE {where} ORDER BY {order} LIMIT {limit}) page
+        WHERE before < {PAGE_BYTES} ORDER BY {order}"""
+
+
+def page_is_full(events: Sequence[RecordedEvent], limit: int) -> bool:
+    """Say whether a page stopped at its bounds, so that more may follow it."""
+    size = sum(
+        len(e.data) + len(e.source) + (len(e.metadata) if e.metadata is not None else 0)
+        for e in events
+    )
+    return len(events) >= limit or size >= PAGE_BYTES
+
+
 # One statement per combination of filters (types given, stream given), so that each keeps a
 # plan that fits it (a single statement with "$3 IS NULL OR ..." would settle on one generic
 # plan for all of them). Their plans are under test (tests/integration/test_query_plans.py).
 READ_AFTER = {
-    filters: f"""SELECT {EVENT_COLUMNS} FROM events
-            WHERE position > $1{condition}
-            ORDER BY position LIMIT $2"""
+    filters: _paged("position", f"position > $1{condition}", "$2")
     for filters, condition in {
         (False, False): "",
         (True, False): " AND type = ANY($3::text[])",
@@ -81,9 +111,7 @@ READ_AFTER = {
     }.items()
 }
 
-READ_STREAM = f"""SELECT {EVENT_COLUMNS} FROM events
-            WHERE stream = $1 AND stream_version > $2
-            ORDER BY stream_version LIMIT $3"""
+READ_STREAM = _paged("stream_version", "stream = $1 AND stream_version > $2", "$3")
 
 
 async def read_after(
