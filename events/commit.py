@@ -38,27 +38,33 @@ from collections.abc import Iterable
 import asyncpg
 
 from events.log import EVENT_COLUMNS, Connection, known_event
-from events.planning import GroupState, KnownEvent, after
-from events.streams import EVENT_CORRECTED
+from events.planning import GroupState, after
 
 # The events named by id are joined through unnest so that the plan is an index lookup per id
 # even before the table has statistics; a stream's version is a backward scan of the
-# (stream, stream_version) index; whether a named event is retracted, a lookup of the
-# target_event_id index.
+# (stream, stream_version) index. An amendment comes with the type of the fact at the bottom of
+# its chain (its root_event_id, filled at append), so a chain of any length costs one lookup,
+# and each event with the version of its stream, which an amendment of it will need. Whether a
+# named event, or the fact it amends, is retracted is a lookup of the target_event_id index.
 _LOAD = f"""
     SELECT 'event' AS kind, {", ".join("e." + c.strip() for c in EVENT_COLUMNS.split(","))},
-           e.target_event_id, NULL::integer AS version, NULL::timestamptz AS now
+           e.target_event_id, e.root_event_id, r.type AS root_type,
+           (SELECT max(v.stream_version) FROM events v WHERE v.stream = e.stream) AS version,
+           NULL::timestamptz AS now
     FROM unnest($1::uuid[]) AS ids(id) JOIN events e ON e.event_id = ids.id
+    LEFT JOIN events r ON r.event_id = e.root_event_id
     UNION ALL
     SELECT 'stream', NULL, NULL, s.stream, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-           NULL, coalesce((SELECT max(v.stream_version) FROM events v WHERE v.stream = s.stream),
-                          0), NULL
+           NULL, NULL, NULL,
+           coalesce((SELECT max(v.stream_version) FROM events v WHERE v.stream = s.stream), 0),
+           NULL
     FROM unnest($2::text[]) AS s(stream)
     UNION ALL
     SELECT 'retracted', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-           r.target_event_id, NULL, NULL
-    FROM unnest($1::uuid[]) AS ids(id)
-    JOIN events r ON r.target_event_id = ids.id AND r.type = 'event_retracted'
+           r.target_event_id, NULL, NULL, NULL, NULL
+    FROM unnest($1::uuid[]) AS ids(id) JOIN events e ON e.event_id = ids.id
+    JOIN events r ON r.target_event_id IN (e.event_id, e.root_event_id)
+                 AND r.type = 'event_retracted'
 """
 
 # The same, with the head (unlocked) and the database clock.
@@ -66,17 +72,18 @@ _SNAPSHOT = f"""
     {_LOAD}
     UNION ALL
     SELECT 'head', NULL, NULL, NULL, NULL, position, NULL, recorded_at, NULL, NULL, NULL, NULL,
-           hash, NULL, NULL, clock_timestamp()
+           hash, NULL, NULL, NULL, NULL, clock_timestamp()
     FROM ledger_head WHERE singleton
 """
 
 _INSERT = """
     INSERT INTO events (position, event_id, stream, stream_version, type, effective_date,
-                        recorded_at, source, data, metadata, target_event_id, hash)
-    SELECT p, i, s, v, t, d, $12, src, dat, meta, tgt, h
+                        recorded_at, source, data, metadata, target_event_id, root_event_id,
+                        hash)
+    SELECT p, i, s, v, t, d, $13, src, dat, meta, tgt, root, h
     FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::int[], $5::text[], $6::date[],
-                $7::json[], $8::json[], $9::json[], $10::uuid[], $11::bytea[])
-         AS u(p, i, s, v, t, d, src, dat, meta, tgt, h)
+                $7::json[], $8::json[], $9::json[], $10::uuid[], $11::bytea[], $12::uuid[])
+         AS u(p, i, s, v, t, d, src, dat, meta, tgt, h, root)
 """
 
 # The UPDATE matches the head row whatever its content, so it always waits for a concurrent
@@ -86,22 +93,22 @@ _INSERT = """
 _WRITE_IF_UNCHANGED = f"""
     WITH head AS (
         UPDATE ledger_head SET
-            position = CASE WHEN position = $15 AND hash = $16 THEN $13 ELSE position END,
-            hash = CASE WHEN position = $15 AND hash = $16 THEN $14 ELSE hash END,
-            recorded_at = CASE WHEN position = $15 AND hash = $16 THEN $12 ELSE recorded_at END
+            position = CASE WHEN position = $16 AND hash = $17 THEN $14 ELSE position END,
+            hash = CASE WHEN position = $16 AND hash = $17 THEN $15 ELSE hash END,
+            recorded_at = CASE WHEN position = $16 AND hash = $17 THEN $13 ELSE recorded_at END
         WHERE singleton
-        RETURNING position = $13 AND hash = $14 AS moved
+        RETURNING position = $14 AND hash = $15 AS moved
     ), inserted AS (
         {_INSERT} WHERE EXISTS (SELECT FROM head WHERE moved)
     )
-    SELECT pg_notify('ledger_events', $13::text) FROM head WHERE moved
+    SELECT pg_notify('ledger_events', $14::text) FROM head WHERE moved
 """
 
 _WRITE = f"""
     WITH inserted AS ({_INSERT}), head AS (
-        UPDATE ledger_head SET position = $13, hash = $14, recorded_at = $12 WHERE singleton
+        UPDATE ledger_head SET position = $14, hash = $15, recorded_at = $13 WHERE singleton
     )
-    SELECT pg_notify('ledger_events', $13::text)
+    SELECT pg_notify('ledger_events', $14::text)
 """
 
 
@@ -118,7 +125,7 @@ async def snapshot(
         known={},
         versions={},
     )
-    await _absorb(conn, rows, state)
+    _absorb(rows, state)
     return state
 
 
@@ -142,58 +149,19 @@ async def load(
     conn: Connection, ids: Iterable[uuid.UUID], streams: Iterable[str], state: GroupState
 ) -> None:
     """Load the given events and stream versions into ``state``."""
-    await _absorb(conn, await conn.fetch(_LOAD, list(ids), list(streams)), state)
+    _absorb(await conn.fetch(_LOAD, list(ids), list(streams)), state)
 
 
-async def _absorb(conn: Connection, rows: list[asyncpg.Record], state: GroupState) -> None:
-    """Take loaded rows into ``state``, then load what they lead to.
-
-    Corrections bring in their targets (down to the original fact, whose type a correction's
-    payload must have), and every loaded event brings in its stream's version, which an
-    amendment of it will need.
-    """
-    corrections: dict[uuid.UUID, uuid.UUID] = {}
-    while rows:
-        more_ids: set[uuid.UUID] = set()
-        more_streams: set[str] = set()
-        for row in rows:
-            if row["kind"] == "stream":
-                state.versions[row["stream"]] = row["version"]
-            elif row["kind"] == "retracted":
-                state.retracted.add(row["target_event_id"])
-            elif row["kind"] == "event":
-                state.known[row["event_id"]] = known_event(row, row["type"])
-                more_streams.add(row["stream"])
-                if row["type"] == EVENT_CORRECTED:
-                    corrections[row["event_id"]] = row["target_event_id"]
-                    more_ids.add(row["target_event_id"])
-        more_ids -= state.known.keys()
-        more_streams -= state.versions.keys()
-        rows = (
-            await conn.fetch(_LOAD, list(more_ids), list(more_streams))
-            if more_ids or more_streams
-            else []
-        )
-    _resolve_root_types(corrections, state)
-
-
-def _resolve_root_types(corrections: dict[uuid.UUID, uuid.UUID], state: GroupState) -> None:
-    """Give each loaded correction the type and id of the fact at the bottom of its chain."""
-    for event_id in corrections:
-        root, seen = event_id, set()
-        while state.known[root].type == EVENT_CORRECTED and root not in seen:
-            seen.add(root)
-            root = corrections[root]
-        known = state.known[event_id]
-        state.known[event_id] = KnownEvent(
-            known.event_id,
-            known.type,
-            known.stream,
-            state.known[root].type,
-            known.fingerprint,
-            known.receipt,
-            root,
-        )
+def _absorb(rows: list[asyncpg.Record], state: GroupState) -> None:
+    """Take loaded rows into ``state``: the events, the versions of their streams, retractions."""
+    for row in rows:
+        if row["kind"] == "stream":
+            state.versions[row["stream"]] = row["version"]
+        elif row["kind"] == "retracted":
+            state.retracted.add(row["target_event_id"])
+        elif row["kind"] == "event":
+            state.known[row["event_id"]] = known_event(row)
+            state.versions.setdefault(row["stream"], row["version"])
 
 
 async def write_if_unchanged(conn: Connection, state: GroupState, seen: tuple[int, bytes]) -> bool:
@@ -221,6 +189,7 @@ def _arguments(state: GroupState) -> list[object]:
         [r.metadata for r in rows],
         [r.target_event_id for r in rows],
         [r.hash for r in rows],
+        [r.root_event_id for r in rows],
         state.recorded_at,
         state.position,
         state.hash,

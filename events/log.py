@@ -22,8 +22,15 @@ EVENT_COLUMNS = (
 )
 
 
-def known_event(row: asyncpg.Record, root_type: str) -> KnownEvent:
-    """Turn a stored row into what the planner knows of it: its receipt and fingerprint."""
+def known_event(row: asyncpg.Record) -> KnownEvent:
+    """Turn a stored row into what the planner knows of it: its root, receipt and fingerprint.
+
+    The row carries ``root_event_id`` and ``root_type`` (the fact at the bottom of an
+    amendment's chain, or nothing for a fact). A retraction keeps its own type as its root
+    type: nothing may amend it.
+    """
+    root_id = row["root_event_id"] or row["event_id"]
+    root_type = row["root_type"] if row["type"] == EVENT_CORRECTED else row["type"]
     receipt = Receipt(
         event_id=row["event_id"],
         stream=row["stream"],
@@ -35,7 +42,9 @@ def known_event(row: asyncpg.Record, root_type: str) -> KnownEvent:
     digest = fingerprint(
         row["type"], row["effective_date"], row["source"], row["data"], row["metadata"]
     )
-    return KnownEvent(row["event_id"], row["type"], row["stream"], root_type, digest, receipt)
+    return KnownEvent(
+        row["event_id"], row["type"], row["stream"], root_type, digest, receipt, root_id
+    )
 
 
 def to_recorded(row: asyncpg.Record) -> RecordedEvent:
@@ -57,13 +66,43 @@ def to_recorded(row: asyncpg.Record) -> RecordedEvent:
     )
 
 
+# A page stops at ``limit`` events or once it holds PAGE_BYTES of stored JSON (data, source and
+# metadata), whichever comes first, and always holds at least one event: a thousand events of
+# a few hundred KB each would otherwise make one answer of hundreds of MB. The cut is made in
+# the statement, over a running sum of sizes that PostgreSQL reads without detoasting the
+# values, so the rows past it are never sent. Callers continue after the last event, so a
+# page cut short by bytes costs nothing but another read.
+PAGE_BYTES = 4 * 1024 * 1024
+_SIZE = (
+    "octet_length(data::text) + octet_length(source::text)"
+    " + coalesce(octet_length(metadata::text), 0)"
+)
+
+
+def _paged(order: str, where: str, limit: str) -> str:
+    """Wrap a read in the byte bound: the rows of its page until PAGE_BYTES are reached."""
+    return f"""SELECT {EVENT_COLUMNS} FROM (
+            SELECT {EVENT_COLUMNS},
+                   sum({_SIZE}) OVER (ORDER BY {order} ROWS UNBOUNDED PRECEDING) - {_SIZE}
+                       AS before
+            FROM events WHERE {where} ORDER BY {order} LIMIT {limit}) page
+        WHERE before < {PAGE_BYTES} ORDER BY {order}"""
+
+
+def page_is_full(events: Sequence[RecordedEvent], limit: int) -> bool:
+    """Say whether a page stopped at its bounds, so that more may follow it."""
+    size = sum(
+        len(e.data) + len(e.source) + (len(e.metadata) if e.metadata is not None else 0)
+        for e in events
+    )
+    return len(events) >= limit or size >= PAGE_BYTES
+
+
 # One statement per combination of filters (types given, stream given), so that each keeps a
 # plan that fits it (a single statement with "$3 IS NULL OR ..." would settle on one generic
 # plan for all of them). Their plans are under test (tests/integration/test_query_plans.py).
 READ_AFTER = {
-    filters: f"""SELECT {EVENT_COLUMNS} FROM events
-            WHERE position > $1{condition}
-            ORDER BY position LIMIT $2"""
+    filters: _paged("position", f"position > $1{condition}", "$2")
     for filters, condition in {
         (False, False): "",
         (True, False): " AND type = ANY($3::text[])",
@@ -72,9 +111,7 @@ READ_AFTER = {
     }.items()
 }
 
-READ_STREAM = f"""SELECT {EVENT_COLUMNS} FROM events
-            WHERE stream = $1 AND stream_version > $2
-            ORDER BY stream_version LIMIT $3"""
+READ_STREAM = _paged("stream_version", "stream = $1 AND stream_version > $2", "$3")
 
 
 async def read_after(
@@ -226,7 +263,9 @@ READ_STREAMS = f"""
      WHERE e.recorded_at <= (SELECT $3::timestamptz)
      ORDER BY e.recorded_at DESC, e.position DESC LIMIT 1)
     UNION ALL
-    SELECT 'h', NULL, NULL, NULL, NULL, position, recorded_at, NULL, NULL FROM ledger_head
+    SELECT 'h', NULL, NULL, NULL, NULL, position,
+           CASE WHEN position > 0 THEN recorded_at ELSE statement_timestamp() END,
+           (statement_timestamp() AT TIME ZONE 'UTC')::date, NULL FROM ledger_head
 """
 
 
@@ -238,7 +277,9 @@ async def read_streams(
     Each row has a ``part``: ``s`` an event of a stream (``stream``, ``stream_version``,
     ``event_id``, ``type``, ``position``, ``recorded_at``, ``effective_date``, ``data``), ``r``
     the position of the latest rule event, ``p`` the last position recorded by ``known_at``,
-    ``h`` the head's position and recorded_at.
+    ``h`` the head's position and recorded_at (the database's time for an empty log), and
+    the database's date in UTC (as
+    ``effective_date``): the same clock that stamps ``recorded_at``.
     """
     rows: list[asyncpg.Record] = await conn.fetch(READ_STREAMS, streams, after, known_at)
     return rows

@@ -41,7 +41,7 @@ class KnownEvent:
     root_type: str
     fingerprint: bytes
     receipt: Receipt | None
-    root_id: uuid.UUID | None = None  # for a correction, the fact at the bottom of its chain
+    root_id: uuid.UUID | None = None  # for an amendment, the fact at the bottom of its chain
 
     @property
     def root(self) -> uuid.UUID:
@@ -64,6 +64,7 @@ class Row:
     metadata: str | None
     target_event_id: uuid.UUID | None
     hash: bytes
+    root_event_id: uuid.UUID | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +317,7 @@ def _commit(item: _Planned, state: GroupState) -> Receipt:
             event.metadata,
             event.target_event_id,
             digest,
+            item.root_id if event.target_event_id is not None else None,
         )
     )
     state.position, state.hash = position, digest

@@ -31,10 +31,10 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _Instant = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 
 
-def parse_as_of(value: str | None) -> dt.date:
-    """Parse ``as_of`` (a calendar date, default today in UTC) or refuse it naming the field."""
+def parse_as_of(value: str | None) -> dt.date | None:
+    """Parse ``as_of`` (a calendar date; None: today) or refuse it naming the field."""
     if value is None:
-        return dt.datetime.now(dt.UTC).date()
+        return None
     try:
         if not _DATE.match(value):
             raise ValueError(value)
@@ -43,10 +43,10 @@ def parse_as_of(value: str | None) -> dt.date:
         raise _bad("as_of", f"{value!r} is not a calendar date such as 2023-09-30") from None
 
 
-def parse_known_at(value: str | None) -> dt.datetime:
-    """Parse ``known_at`` (an RFC 3339 instant with offset, default now) or refuse it."""
+def parse_known_at(value: str | None) -> dt.datetime | None:
+    """Parse ``known_at`` (an RFC 3339 instant with offset; None: now) or refuse it."""
     if value is None:
-        return dt.datetime.now(dt.UTC)
+        return None
     if finer_than_microseconds(value):  # it would be rounded, and could take in a later event
         raise _bad("known_at", instant_message(value))
     try:
@@ -63,16 +63,25 @@ def _bad(field: str, message: str) -> Exception:
     return InvalidQueryError(f"{field}: {message}", [FieldError(field, message)])
 
 
+# The defaults, "now" and "today", come from the database, through the snapshot an answer is
+# read from: "now" is the head (the last recorded_at), "today" the database's date in UTC. The
+# service's own clock is never compared with recorded_at, which the database stamps, so an
+# answer never depends on two clocks agreeing: a service whose clock is behind still sees the
+# write it was just acknowledged, and one whose clock is ahead reports no instant that a later
+# event could still be recorded at.
+
+
 @dataclass(frozen=True, slots=True)
 class Seen:
     """What an answer reflects: the log up to ``position``, as known at ``known_at``."""
 
     position: int
     known_at: dt.datetime
+    as_of: dt.date  # the day it answers for: the one asked, else the database's today
 
 
-def _seen(history: Snapshot, position: int | None = None) -> Seen:
-    return Seen(history.position if position is None else position, history.known_at)
+def _seen(history: Snapshot, as_of: dt.date, position: int | None = None) -> Seen:
+    return Seen(history.position if position is None else position, history.known_at, as_of)
 
 
 class RuleCache:
@@ -92,15 +101,12 @@ class RuleCache:
         self._in_force_now: dict[int, list[RuleState]] = {}  # by facts effective, for self._now
         self._lock = asyncio.Lock()
 
-    async def facts(
-        self, conn: Connection, history: Snapshot, known_at: dt.datetime
-    ) -> list[EffectiveFact]:
-        """Return the rules' amended facts as known at ``known_at`` (within ``history``)."""
-        return (await self._timeline(conn, history, known_at)).facts
+    async def facts(self, conn: Connection, history: Snapshot) -> list[EffectiveFact]:
+        """Return the rules' amended facts as ``history`` knows them."""
+        return (await self._timeline(conn, history)).facts
 
-    async def _timeline(
-        self, conn: Connection, history: Snapshot, known_at: dt.datetime
-    ) -> Timeline:
+    async def _timeline(self, conn: Connection, history: Snapshot) -> Timeline:
+        known_at = history.known_at
         if history.rules_position > self._position:
             async with self._lock:
                 if history.rules_position > self._position:
@@ -116,10 +122,10 @@ class RuleCache:
         return timeline(effective_facts(visible, known_at))
 
     async def in_force(
-        self, conn: Connection, history: Snapshot, known_at: dt.datetime, as_of: dt.date
+        self, conn: Connection, history: Snapshot, as_of: dt.date
     ) -> list[RuleState]:
-        """Return the rules in force on ``as_of`` as known at ``known_at``."""
-        rules = await self._timeline(conn, history, known_at)
+        """Return the rules in force on ``as_of`` as ``history`` knows them."""
+        rules = await self._timeline(conn, history)
         effective = rules.until(as_of)
         if rules is not self._now:
             return rules_in_force(effective, as_of)
@@ -137,55 +143,58 @@ async def company(
     cache: StreamCache,
     rules: RuleCache,
     company_id: str,
-    as_of: dt.date,
-    known_at: dt.datetime,
+    as_of: dt.date | None,
+    known_at: dt.datetime | None,
 ) -> tuple[CompanyState | None, Seen]:
     """Return a company's state on ``as_of`` as known at ``known_at``, and what it reflects."""
     stream = company_stream(company_id)
     history = await cache.read(conn, [stream], known_at)
-    ordered = history.facts(stream).until(as_of)
+    day = as_of or history.today
+    ordered = history.facts(stream).until(day)
     if not ordered:
-        return None, _seen(history)
-    in_force = await rules.in_force(conn, history, known_at, as_of)
-    return fold_company(company_id, ordered, in_force), _seen(history)
+        return None, _seen(history, day)
+    in_force = await rules.in_force(conn, history, day)
+    return fold_company(company_id, ordered, in_force), _seen(history, day)
 
 
 async def company_valuations(
     conn: Connection,
     cache: StreamCache,
     company_id: str,
-    known_at: dt.datetime,
+    known_at: dt.datetime | None,
     as_of: dt.date | None,
 ) -> tuple[list[DatedValuation] | None, Seen]:
     """Return every valuation of a company as known at ``known_at`` (None: company unknown)."""
     stream = company_stream(company_id)
     history = await cache.read(conn, [stream], known_at)
     facts = history.facts(stream)
+    seen = _seen(history, as_of or history.today)
     if not facts.facts:
-        return None, _seen(history)
-    return valuations_in_order(facts.facts if as_of is None else facts.until(as_of)), _seen(history)
+        return None, seen
+    return valuations_in_order(facts.facts if as_of is None else facts.until(as_of)), seen
 
 
 async def export_rules(
     conn: Connection,
     cache: StreamCache,
     rules: RuleCache,
-    as_of: dt.date,
-    known_at: dt.datetime,
+    as_of: dt.date | None,
+    known_at: dt.datetime | None,
     target: str | None,
 ) -> tuple[list[RuleState], Seen]:
     """Return the export rules in force on ``as_of`` as known at ``known_at``."""
     history = await cache.read(conn, [], known_at)
-    facts = await rules.facts(conn, history, known_at)
-    return rules_in_force(facts, as_of, target), _seen(history)
+    day = as_of or history.today
+    facts = await rules.facts(conn, history)
+    return rules_in_force(facts, day, target), _seen(history, day)
 
 
 async def companies(
     conn: Connection,
     cache: StreamCache,
     rules: RuleCache,
-    as_of: dt.date,
-    known_at: dt.datetime,
+    as_of: dt.date | None,
+    known_at: dt.datetime | None,
     after: str | None,
     limit: int,
 ) -> tuple[list[CompanyState], Seen, str | None]:
@@ -194,32 +203,38 @@ async def companies(
     ids = await lookups.company_ids(conn, after, limit)
     streams = [company_stream(company_id) for company_id in ids]
     history = await cache.read(conn, streams, known_at)
-    in_force = await rules.in_force(conn, history, known_at, as_of)
+    day = as_of or history.today
+    in_force = await rules.in_force(conn, history, day)
     found = []
     for stream in streams:
         company_id = stream_id(stream)
-        state = fold_company(company_id, history.facts(stream).until(as_of), in_force)
+        state = fold_company(company_id, history.facts(stream).until(day), in_force)
         if state is not None:
             found.append(state)
     last = ids[-1] if len(ids) == limit else None
-    return found, _seen(history, min(history.position, indexed)), last
+    return found, _seen(history, day, min(history.position, indexed)), last
 
 
 async def portfolio(
-    conn: Connection, cache: StreamCache, investor_id: str, as_of: dt.date, known_at: dt.datetime
+    conn: Connection,
+    cache: StreamCache,
+    investor_id: str,
+    as_of: dt.date | None,
+    known_at: dt.datetime | None,
 ) -> tuple[list[tuple[str, list[str]]] | None, Seen]:
     """Return the companies and rounds an investor took part in (None: investor unknown)."""
     indexed = (await projector.status(conn)).position  # before the lookup it bounds
     links = await lookups.investor_company_ids(conn, investor_id)
     streams = [company_stream(company_id) for company_id, _ in links]
     history = await cache.read(conn, streams, known_at)
-    seen = _seen(history, min(history.position, indexed))
+    day = as_of or history.today
+    seen = _seen(history, day, min(history.position, indexed))
     if not any(first <= history.position for _, first in links):
         return None, seen  # no round naming the investor was recorded by known_at
     holdings = []
     for stream in streams:
         company_id = stream_id(stream)
-        state = fold_company(company_id, history.facts(stream).until(as_of), [])
+        state = fold_company(company_id, history.facts(stream).until(day), [])
         if state is None:
             continue
         rounds = [

@@ -142,7 +142,9 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
             keys = KeyCache(db.pool)
             await stack.enter_async_context(workers(db, settings, resolver, [keys.listen]))
             committer = await stack.enter_async_context(group_committer(db.pool, settings))
-            streams = StreamCache(settings.stream_cache_events, count_stream_reads())
+            streams = StreamCache(
+                settings.stream_cache_events, count_stream_reads(), settings.stream_cache_bytes
+            )
             rules = RuleCache()
             state.update(
                 pool=db.pool,

@@ -55,6 +55,7 @@ class Settings(Struct, frozen=True, kw_only=True):
     rate_limit: float = 0.0  # requests per second per token; 0: no limit
     rate_burst: int = 100
     stream_cache_events: int = 1_000_000
+    stream_cache_bytes: int = 512 * 1024 * 1024
     webhook_allow_private: bool = False
     webhook_retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
     webhook_timeout_seconds: float = 15.0
@@ -96,6 +97,9 @@ class Settings(Struct, frozen=True, kw_only=True):
             stream_cache_events=int(
                 env.get("LEDGER_STREAM_CACHE_EVENTS", defaults.stream_cache_events)
             ),
+            stream_cache_bytes=int(
+                env.get("LEDGER_STREAM_CACHE_BYTES", defaults.stream_cache_bytes)
+            ),
             webhook_allow_private=env.get("LEDGER_WEBHOOK_ALLOW_PRIVATE", "").lower() in _TRUE,
             webhook_retry_schedule=parse_schedule(env["LEDGER_WEBHOOK_RETRY_SCHEDULE"])
             if "LEDGER_WEBHOOK_RETRY_SCHEDULE" in env
@@ -132,6 +136,8 @@ class Settings(Struct, frozen=True, kw_only=True):
             raise ValueError("LEDGER_RATE_LIMIT must be 0 or more and LEDGER_RATE_BURST 1 or more")
         if self.stream_cache_events < 0:
             raise ValueError("LEDGER_STREAM_CACHE_EVENTS must be 0 (no cache) or more")
+        if self.stream_cache_bytes < 0:
+            raise ValueError("LEDGER_STREAM_CACHE_BYTES must be 0 (no cache) or more")
         if self.log_format not in ("json", "text"):
             raise ValueError("LEDGER_LOG_FORMAT must be json or text")
         if self.header_timeout_seconds <= 0 or self.body_timeout_seconds <= 0:

@@ -13,15 +13,17 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import SkipValidation
 
+from events.chain import format_instant
 from events.log import Connection, head_position
 from events.writer import GroupCommitter
 from projections import projector
-from projections.answers import RuleCache
+from projections.answers import RuleCache, Seen
 from projections.stream_cache import StreamCache
 from service.http.problems import problem
 from service.webhooks.targets import check_target
 
 T = TypeVar("T")
+A = TypeVar("A", bound=tuple[Any, ...])  # an answer: what was found, then what it reflects
 TargetCheck = Callable[[str], Awaitable[None]]  # refuses a webhook URL it will not send to
 MIN_POSITION_WAIT_SECONDS = 2.0
 
@@ -39,15 +41,36 @@ class ReadSide:
     async def answer(
         self,
         min_position: int | None,
-        question: Callable[[Connection], Awaitable[T]],
+        question: Callable[[Connection], Awaitable[A]],
         *,
         read_models: bool = False,
-    ) -> T:
-        """Answer ``question`` on a pooled connection, once the ledger holds ``min_position``."""
+    ) -> A:
+        """Answer ``question`` on a pooled connection, once the ledger holds ``min_position``.
+
+        The answer itself must reflect ``min_position``, not only the head it was read after.
+        """
         async with self.pool.acquire() as conn:
             if min_position is not None:
                 await reach(conn, min_position, read_models)
-            return await question(conn)
+            found = await question(conn)
+        if min_position is not None:
+            reflects(found[1], min_position)
+        return found
+
+
+def reflects(seen: Seen, min_position: int) -> None:
+    """Refuse an answer that reflects less than ``min_position``.
+
+    Read after the head reached it, an answer as known now always does; one that does not was
+    asked for as known at an instant before that position was recorded, which no wait mends.
+    """
+    if seen.position >= min_position:
+        return
+    message = (
+        f"known_at is {format_instant(seen.known_at)}, before position {min_position} was "
+        "recorded: ask for a later known_at, or none, to reflect it"
+    )
+    raise problem(422, message, errors=[{"field": "known_at", "message": message}])
 
 
 async def reach(conn: Connection, min_position: int, read_models: bool) -> None:

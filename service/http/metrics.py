@@ -41,6 +41,9 @@ STREAM_CACHE_EVENTS = Gauge(
     "ledger_stream_cache_events", "Events held decoded in memory for point-in-time answers"
 )
 STREAM_CACHE_STREAMS = Gauge("ledger_stream_cache_streams", "Streams held decoded in memory")
+STREAM_CACHE_BYTES = Gauge(
+    "ledger_stream_cache_bytes", "Estimated memory of the events held (LEDGER_STREAM_CACHE_BYTES)"
+)
 STREAM_READS = Counter(
     "ledger_stream_reads_total",
     "Streams read for answers, by whether they were held in memory (hit) or read whole (miss)",

@@ -53,7 +53,8 @@ _WHEN = {
     408: "the body did not arrive within LEDGER_BODY_TIMEOUT; the connection is closed",
     409: "a conflict with what is recorded (idempotency, expected_version, a pending delivery)",
     413: "the body is larger than LEDGER_MAX_BODY_BYTES",
-    422: "well formed but not applicable (an unknown correction target, a refused URL)",
+    422: "well formed but not applicable (an unknown correction target, a refused URL, "
+    "a known_at before min_position was recorded)",
     429: "too many requests for this token; retry after Retry-After seconds",
     503: "the database is unavailable, the service is overloaded, or min_position is not "
     "reached yet; retry after Retry-After seconds",

@@ -19,7 +19,9 @@ _EVENT_COLUMNS = ", ".join(f"e.{c.strip()}" for c in EVENT_COLUMNS.split(","))
 
 # One statement, reading the log where it writes deliveries, so that the cursor moves in the same
 # transaction and snapshot as the deliveries it implies (never skipped, never twice): it cannot
-# become a call into events/log.py. The head it stops at is the log's own expression.
+# become a call into events/log.py. The head it stops at is the log's own expression. An
+# amendment goes wherever the fact at the bottom of its chain went (its root_event_id), so a
+# subscriber to a type hears of every correction and retraction of what it was sent.
 FAN_OUT = f"""
 WITH head AS ({HEAD_POSITION}),
 due AS (
@@ -39,7 +41,9 @@ due AS (
     SELECT due.endpoint_id, e.position, e.event_id
     FROM due JOIN events e
       ON e.position > due.after_position AND e.position <= due.through
-     AND (due.event_types IS NULL OR e.type = ANY(due.event_types))
+    LEFT JOIN events root ON root.event_id = e.root_event_id
+    WHERE due.event_types IS NULL OR e.type = ANY(due.event_types)
+       OR root.type = ANY(due.event_types)
     ORDER BY e.position
     ON CONFLICT (endpoint_id, position) WHERE NOT replay DO NOTHING
     RETURNING 1

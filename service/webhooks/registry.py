@@ -238,7 +238,9 @@ async def replay(conn: Connection, endpoint_id: str, after_position: int) -> Rep
                 SELECT w.endpoint_id, e.position, e.event_id
                 FROM endpoint w JOIN events e
                   ON e.position > $2 AND e.position <= w.after_position
-                 AND (w.event_types IS NULL OR e.type = ANY(w.event_types))
+                LEFT JOIN events root ON root.event_id = e.root_event_id
+                WHERE w.event_types IS NULL OR e.type = ANY(w.event_types)
+                   OR root.type = ANY(w.event_types)  -- amendments, as the fan-out matches them
                 ORDER BY e.position
                 LIMIT $3
             ), queued AS (

@@ -39,7 +39,7 @@ class Stuck:
 
 
 async def _register(client: Any, tokens: Any, url: str) -> None:
-    created = await client.post("/webhooks", json={"url": url}, headers=tokens.header("webhooks"))
+    created = await client.post("/webhooks", json={"url": url}, headers=tokens.header())
     assert created.status_code == 201, created.text
 
 

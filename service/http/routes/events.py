@@ -91,7 +91,7 @@ class EventsController(Controller):
         types = _event_types(type_)
         async with pool.acquire() as conn:
             events = await log.read_after(conn, after, limit, types, stream)
-        return EventPage(events, events[-1].position if len(events) == limit else None)
+        return EventPage(events, events[-1].position if log.page_is_full(events, limit) else None)
 
     @get("/events/{event_id:uuid}", opt={SCOPE_OPT: "events:read"})
     async def show(
@@ -115,7 +115,7 @@ class EventsController(Controller):
         """Return one stream's events in stream order."""
         async with pool.acquire() as conn:
             events = await log.read_stream(conn, stream, after_version, limit)
-        last = events[-1].stream_version if len(events) == limit else None
+        last = events[-1].stream_version if log.page_is_full(events, limit) else None
         return StreamPage(stream, events, last)
 
 

@@ -123,4 +123,5 @@ async def metrics(reads: Reads) -> Response[bytes]:
     streams = reads.streams
     m.STREAM_CACHE_EVENTS.set(streams.events)
     m.STREAM_CACHE_STREAMS.set(len(streams))
+    m.STREAM_CACHE_BYTES.set(streams.bytes)
     return Response(generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -31,14 +31,16 @@ Slug = Annotated[str, PathParameter(pattern=SLUG_PATTERN)]
 AsOf = Annotated[
     str | None,
     QueryParameter(
-        description="a date: facts effective on or before it (default today, UTC)",
+        description="a date: facts effective on or before it (default today, UTC, by the "
+        "database's clock)",
         schema_extra={"format": "date"},
     ),
 ]
 KnownAt = Annotated[
     str | None,
     QueryParameter(
-        description="an RFC 3339 instant with an offset: events recorded by then (default now)",
+        description="an RFC 3339 instant with an offset: events recorded by then "
+        "(default now: the newest event's recorded_at)",
         schema_extra={"format": "date-time"},
     ),
 ]
@@ -52,8 +54,12 @@ def _instant(value: dt.datetime) -> str:
     return format_instant(value)
 
 
-def _moment(as_of: str | None, known_at: str | None) -> tuple[dt.date, dt.datetime]:
-    """Parse the day the facts are effective on and the instant they were known by."""
+def _moment(as_of: str | None, known_at: str | None) -> tuple[dt.date | None, dt.datetime | None]:
+    """Parse the day the facts are effective on and the instant they were known by.
+
+    Either may be None: the answer then takes today and now from the database (its snapshot),
+    never from this process's clock.
+    """
     return answers.parse_as_of(as_of), answers.parse_known_at(known_at)
 
 
@@ -82,10 +88,10 @@ class QueriesController(Controller):
             ),
         )
         if state is None:
-            raise problem(404, f"the ledger holds no fact about {company_id!r} by {day}")
+            raise problem(404, f"the ledger holds no fact about {company_id!r} by {seen.as_of}")
         fields = msgspec.structs.asdict(state)
         return Company(
-            **fields, as_of=day, known_at=_instant(seen.known_at), position=seen.position
+            **fields, as_of=seen.as_of, known_at=_instant(seen.known_at), position=seen.position
         )
 
     @get("/companies/{company_id:str}/valuations")
@@ -98,8 +104,7 @@ class QueriesController(Controller):
         min_position: MinPosition = None,
     ) -> Valuations:
         """Return every valuation of a company, in effective-date order."""
-        instant = answers.parse_known_at(known_at)
-        day = answers.parse_as_of(as_of) if as_of is not None else None
+        day, instant = _moment(as_of, known_at)
         found, seen = await reads.answer(
             min_position,
             lambda conn: answers.company_valuations(conn, reads.streams, company_id, instant, day),
@@ -145,7 +150,7 @@ class QueriesController(Controller):
         return CompanyPage(
             companies=summaries,
             next_after=last,
-            as_of=day,
+            as_of=seen.as_of,
             known_at=_instant(seen.known_at),
             position=seen.position,
         )
@@ -171,7 +176,7 @@ class QueriesController(Controller):
         return Portfolio(
             investor_id=investor_id,
             companies=[Holding(c, r) for c, r in holdings],
-            as_of=day,
+            as_of=seen.as_of,
             known_at=_instant(seen.known_at),
             position=seen.position,
         )
@@ -201,5 +206,5 @@ class QueriesController(Controller):
             ),
         )
         return ExportRules(
-            rules=rules, as_of=day, known_at=_instant(seen.known_at), position=seen.position
+            rules=rules, as_of=seen.as_of, known_at=_instant(seen.known_at), position=seen.position
         )
