@@ -47,7 +47,7 @@ from service.webhooks.outbox import (
     record_outcomes,
 )
 from service.webhooks.owner import Owner
-from service.webhooks.policy import next_attempt_at, now, retry_after_seconds
+from service.webhooks.policy import now, retry_after_seconds, retry_delay
 from service.webhooks.signing import signature_header
 from service.webhooks.targets import Resolver, TargetError
 from service.webhooks.transport import Sender
@@ -191,14 +191,13 @@ class Dispatcher:
         duration_ms = (time.perf_counter() - started) * 1000
         succeeded = error is None
         metrics.DELIVERY_SECONDS.observe(duration_ms / 1000)
-        finished = now()
-        next_at = None
+        retry_in = None
         if not succeeded and code != 410:
-            next_at = next_attempt_at(
-                claimed.in_series, self._settings.webhook_retry_schedule, finished, retry_after
+            retry_in = retry_delay(
+                claimed.in_series, self._settings.webhook_retry_schedule, retry_after
             )
         _OUTCOMES[
-            "succeeded" if succeeded else "retrying" if next_at is not None else "failed"
+            "succeeded" if succeeded else "retrying" if retry_in is not None else "failed"
         ].inc()
         self._outcomes.append(
             DeliveryOutcome(
@@ -209,7 +208,7 @@ class Dispatcher:
                 error,
                 attempted_at,
                 duration_ms,
-                next_at,
+                retry_in,
             )
         )
         self._outcomes_ready.set()

@@ -102,10 +102,11 @@ WHERE d.status = 'pending' AND d.leased_by IS NOT NULL
 
 RECORD = """
 WITH r AS (
-    SELECT * FROM unnest($1::bigint[], $2::int[], $3::bool[], $4::int[], $5::text[],
-                         $6::timestamptz[], $7::float8[], $8::timestamptz[])
-        AS r(delivery_id, attempt, succeeded, response_code, error, attempted_at, duration_ms,
-             next_at)
+    SELECT u.*, now() + u.retry_in * interval '1 second' AS next_at
+    FROM unnest($1::bigint[], $2::int[], $3::bool[], $4::int[], $5::text[],
+                $6::timestamptz[], $7::float8[], $8::float8[])
+        AS u(delivery_id, attempt, succeeded, response_code, error, attempted_at, duration_ms,
+             retry_in)
 ), logged AS (
     INSERT INTO webhook_attempts
         (delivery_id, attempted_at, duration_ms, response_code, succeeded, error)
@@ -181,7 +182,7 @@ class DeliveryOutcome(msgspec.Struct, frozen=True):
     error: str | None
     attempted_at: dt.datetime
     duration_ms: float
-    next_at: dt.datetime | None
+    retry_in: float | None  # seconds until the next attempt, by the database's clock
 
 
 _encoder = msgspec.json.Encoder()
@@ -250,7 +251,7 @@ async def record_outcomes(
         [o.error for o in batch],
         [o.attempted_at for o in batch],
         [o.duration_ms for o in batch],
-        [o.next_at for o in batch],
+        [o.retry_in for o in batch],
         disable_after,
     )
 

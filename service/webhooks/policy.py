@@ -25,20 +25,24 @@ def retry_after_seconds(value: str | None, now: dt.datetime) -> float | None:
     return min(max((when - now).total_seconds(), 0.0), MAX_RETRY_AFTER)
 
 
-def next_attempt_at(
+def retry_delay(
     attempt: int,
     schedule: tuple[float, ...],
-    now: dt.datetime,
     retry_after: float | None = None,
     jitter: float = 0.2,
-) -> dt.datetime | None:
-    """When to try again after attempt number ``attempt`` failed; None when it is the last."""
+) -> float | None:
+    """Seconds to wait after attempt number ``attempt`` failed; None when it is the last.
+
+    A delay, not an instant: the database adds it to its own clock when it records the outcome,
+    the clock the claim compares due times with, so retries keep time however far this
+    process's clock is from the database's.
+    """
     if attempt > len(schedule):
         return None
     delay = schedule[attempt - 1] * random.uniform(1 - jitter, 1 + jitter)
     if retry_after is not None:
         delay = max(delay, retry_after)
-    return now + dt.timedelta(seconds=delay)
+    return delay
 
 
 def now() -> dt.datetime:

@@ -30,6 +30,9 @@ _REPLAYED = metrics.APPENDS.labels("replayed")
 _REFUSED = metrics.APPENDS.labels("refused")
 
 
+# The 200 of an identical retry is one receipt or a batch's: the document names both shapes.
+EITHER_RECEIPT: Any = Receipt | BatchReceipts
+
 class EventsController(Controller):
     """``/events`` and ``/streams``."""
 
@@ -42,7 +45,7 @@ class EventsController(Controller):
         operation_class=AppendOperation,
         responses={
             200: ResponseSpec(
-                data_container=Receipt | BatchReceipts,
+                data_container=EITHER_RECEIPT,
                 description="an identical retry: the receipts of the first time",
                 generate_examples=False,
             )
