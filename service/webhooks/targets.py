@@ -139,13 +139,7 @@ def parse_url(url: str, allow_private: bool) -> SplitResult:
         raise TargetError(
             "must be an https URL" if not allow_private else "must be an http or https URL"
         )
-    if not parts.hostname:
-        raise TargetError("must name a host")
-    if ":" not in parts.hostname:  # a name (or IPv4 address), not an IPv6 literal
-        try:
-            parts.hostname.encode("idna")
-        except UnicodeError as exc:
-            raise TargetError(f"has a host that is not a valid name ({exc})") from None
+    _check_host(parts.hostname)
     if parts.username is not None or parts.password is not None:
         raise TargetError("must not carry credentials; authenticate with the signature instead")
     if parts.fragment:
@@ -153,6 +147,16 @@ def parse_url(url: str, allow_private: bool) -> SplitResult:
     if port == 0:
         raise TargetError("must not use port 0")
     return parts
+
+
+def _check_host(hostname: str | None) -> None:
+    if not hostname:
+        raise TargetError("must name a host")
+    if ":" not in hostname:  # a name (or IPv4 address), not an IPv6 literal
+        try:
+            hostname.encode("idna")
+        except UnicodeError as exc:
+            raise TargetError(f"has a host that is not a valid name ({exc})") from None
 
 
 def default_port(parts: SplitResult) -> int:
