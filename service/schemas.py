@@ -133,6 +133,15 @@ class WebhookHealth(Struct, frozen=True, kw_only=True):
     disabled_endpoints: int
 
 
+class ReplicaHealth(Struct, frozen=True, kw_only=True):
+    """A standby: whether it answers, what it has replayed, how far behind the primary."""
+
+    state: str  # "serving", "lagging" (reads skip it) or "unreachable"
+    head_position: int
+    lag_events: int
+    lag_seconds: float
+
+
 class Health(Struct, frozen=True, kw_only=True):
     """Whether the service can serve, and where the log's head is."""
 
@@ -143,6 +152,7 @@ class Health(Struct, frozen=True, kw_only=True):
     webhooks: WebhookHealth | None
     append_task: str
     append_queue: int
+    replicas: dict[str, ReplicaHealth] = {}
 
 
 # Webhooks

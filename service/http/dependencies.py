@@ -19,6 +19,7 @@ from projections import projector
 from projections.answers import RuleCache
 from projections.stream_cache import StreamCache
 from service.http.problems import problem
+from service.replicas import Replicas
 from service.webhooks.targets import check_target
 
 T = TypeVar("T")
@@ -27,14 +28,30 @@ MIN_POSITION_WAIT_SECONDS = 2.0
 
 
 class ReadSide:
-    """The pool and the caches point-in-time answers are read through."""
+    """The databases and the caches point-in-time answers are read through.
 
-    __slots__ = ("pool", "rules", "streams")
+    Reads go to a standby when there is a healthy one (service/replicas.py); the caches hold
+    only what the log says, and each answer is bounded by the position its own connection
+    read, so a cache filled from the primary stays right for a standby that trails it.
+    """
 
-    def __init__(self, pool: asyncpg.Pool, streams: StreamCache, rules: RuleCache) -> None:
+    __slots__ = ("pool", "replicas", "rules", "streams")
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        streams: StreamCache,
+        rules: RuleCache,
+        replicas: Replicas | None = None,
+    ) -> None:
         self.pool = pool
         self.streams = streams
         self.rules = rules
+        self.replicas = replicas or Replicas(pool)
+
+    async def read(self, work: Callable[[Connection], Awaitable[T]]) -> T:
+        """Run a read of the log on a standby if one is healthy, else on the primary."""
+        return await self.replicas.read(None, work)
 
     async def answer(
         self,
@@ -44,10 +61,13 @@ class ReadSide:
         read_models: bool = False,
     ) -> T:
         """Answer ``question`` on a pooled connection, once the ledger holds ``min_position``."""
-        async with self.pool.acquire() as conn:
+
+        async def on(conn: Connection) -> T:
             if min_position is not None:
                 await reach(conn, min_position, read_models)
             return await question(conn)
+
+        return await self.replicas.read(min_position, on)
 
 
 async def reach(conn: Connection, min_position: int, read_models: bool) -> None:
