@@ -244,9 +244,7 @@ async def test_idle_subscribers_hold_no_database_connections(
         await conn.close()
 
 
-async def test_subscribers_beyond_the_limit_are_told_to_retry(
-    db_url: str, artifacts: Path
-) -> None:
+async def test_subscribers_beyond_the_limit_are_told_to_retry(db_url: str, artifacts: Path) -> None:
     tokens = await make_tokens(db_url)
     gen = server_with(db_url, artifacts, "limit", LEDGER_MAX_SUBSCRIBERS="1")
     server = next(gen)
