@@ -12,6 +12,7 @@ import os
 import pwd
 import shutil
 import signal
+import stat
 import subprocess
 from pathlib import Path
 from types import FrameType
@@ -42,6 +43,10 @@ def _own(path: Path) -> None:
     if os.geteuid() == 0:
         entry = pwd.getpwnam(EMBEDDED_USER)
         shutil.chown(path, entry.pw_uid, entry.pw_gid)
+        for parent in path.resolve().parents:  # it must reach its directory, as pgserver does
+            mode = parent.stat().st_mode
+            if not mode & stat.S_IXOTH:
+                parent.chmod(mode | stat.S_IXOTH | stat.S_IXGRP)
     path.chmod(0o700)
 
 
