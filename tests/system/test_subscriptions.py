@@ -251,7 +251,8 @@ async def test_subscribers_beyond_the_limit_are_told_to_retry(db_url: str, artif
     try:
         held = asyncio.create_task(collect(server.base_url, tokens.read, 1))
         await wait_for(lambda: _async(metric(server.base_url, "ledger_subscribers") == 1))
-        answer = httpx.get(f"{server.base_url}/events/subscribe", headers=tokens.header("read"))
+        async with httpx.AsyncClient(base_url=server.base_url) as http:
+            answer = await http.get("/events/subscribe", headers=tokens.header("read"))
         assert answer.status_code == 503
         assert answer.headers["Retry-After"]
         await write(server.base_url, tokens, 1)
