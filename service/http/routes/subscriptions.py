@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from litestar import Request, get
-from litestar.params import Parameter, QueryParameter
+from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from events.vocabulary import STREAM_PATTERN
@@ -67,7 +67,7 @@ async def subscribe(
     ] = None,
     last_event_id: Annotated[
         str | None,
-        Parameter(header="Last-Event-ID", description="resume after this position"),
+        HeaderParameter(name="Last-Event-ID", description="resume after this position"),
     ] = None,
 ) -> ServerSentEvent:
     """Follow the log: every matching event after ``after``, then each new one as it commits.
