@@ -20,20 +20,22 @@ from litestar.static_files import create_static_files_router
 
 from projections.answers import RuleCache
 from projections.stream_cache import StreamCache
-from service.bootstrap import database, group_committer, workers
+from service.bootstrap import database, group_committer, standbys, subscription_hub, workers
 from service.http.api_docs import DOCS_ASSETS, SwaggerPage, docs_router
 from service.http.auth import ScopeCheck, allowed_methods
 from service.http.deadlines import RequestDeadline
 from service.http.dependencies import ReadSide, dependencies
 from service.http.limits import InFlight, RateLimiter
 from service.http.logs import stamp_response
-from service.http.metrics import STREAM_READS, request_metrics
+from service.http.metrics import STREAM_READS, SUBSCRIBERS_CUT, request_metrics
 from service.http.problems import PROBLEM_RESPONSES, problem_details_plugin, unexpected_error
 from service.http.routes.events import EventsController
 from service.http.routes.health import health, live, metrics, ready
 from service.http.routes.ledger import LedgerController
 from service.http.routes.queries import QueriesController
+from service.http.routes.subscriptions import subscribe
 from service.http.routes.webhooks import WebhooksController
+from service.http.served_by import stamp_served_by
 from service.http.slow_clients import BodyDeadline
 from service.keys import KeyCache
 from service.settings import Settings
@@ -140,7 +142,12 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
         async with contextlib.AsyncExitStack() as stack:
             db = await stack.enter_async_context(database(settings))
             keys = KeyCache(db.pool)
-            await stack.enter_async_context(workers(db, settings, resolver, [keys.listen]))
+            hub = await stack.enter_async_context(
+                subscription_hub(db, settings, SUBSCRIBERS_CUT.inc)
+            )
+            listening = [keys.listen, hub.listen]
+            await stack.enter_async_context(workers(db, settings, resolver, listening))
+            replicas = await stack.enter_async_context(standbys(db, settings))
             committer = await stack.enter_async_context(group_committer(db.pool, settings))
             streams = StreamCache(
                 settings.stream_cache_events, count_stream_reads(), settings.stream_cache_bytes
@@ -153,7 +160,8 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
                 verify_lock=asyncio.Lock(),
                 rules=rules,
                 streams=streams,
-                reads=ReadSide(db.pool, streams, rules),
+                reads=ReadSide(db.pool, streams, rules, replicas),
+                hub=hub,
             )
             with collecting_rarely():
                 yield
@@ -163,6 +171,7 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
         LedgerController,
         QueriesController,
         WebhooksController,
+        subscribe,
         health,
         live,
         ready,
@@ -182,7 +191,7 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
             request_metrics().middleware,
             ScopeCheck(),
         ],
-        before_send=[stamp_response],
+        before_send=[stamp_response, stamp_served_by],
         logging_config=None,  # the command line configures logging (service/http/logs.py)
         plugins=[problem_details_plugin()],
         exception_handlers={Exception: unexpected_error},

@@ -16,7 +16,9 @@ from events.writer import GroupCommitter
 from projections import projector
 from service.database import create_pool, database_url
 from service.notifications import APPENDED_CHANNEL, Listener
+from service.replicas import Replicas
 from service.settings import Settings
+from service.subscriptions import Hub
 from service.webhooks.dispatcher import Dispatcher
 from service.webhooks.registry import WEBHOOKS_CHANNEL
 from service.webhooks.targets import Resolver
@@ -48,6 +50,35 @@ async def database(settings: Settings, *, pool_size: int | None = None) -> Async
         yield Database(url, pool)
     finally:
         await pool.close()
+
+
+@asynccontextmanager
+async def standbys(db: Database, settings: Settings) -> AsyncIterator[Replicas]:
+    """Route reads over the standbys in ``LEDGER_READ_REPLICA_URLS`` (none: the primary)."""
+    replicas = Replicas(
+        db.pool,
+        settings.read_replica_urls,
+        settings.replica_max_lag_seconds,
+        settings.request_timeout_seconds,
+    )
+    await replicas.start()
+    try:
+        yield replicas
+    finally:
+        await replicas.stop()
+
+
+@asynccontextmanager
+async def subscription_hub(
+    db: Database, settings: Settings, on_cut: Callable[[], None] | None = None
+) -> AsyncIterator[Hub]:
+    """Follow the log for every live subscriber (subscribe it to the listener before it starts)."""
+    hub = Hub(db.pool, settings.max_subscribers, settings.subscriber_buffer_events, on_cut)
+    await hub.start()
+    try:
+        yield hub
+    finally:
+        await hub.stop()
 
 
 @asynccontextmanager

@@ -87,6 +87,13 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--output", "-o", type=Path, help="a file (default: standard output)")
     export.set_defaults(handler=_export)
 
+    standby = commands.add_parser(
+        "standby", help="make and run a hot standby of a primary (for read replicas)"
+    )
+    standby.add_argument("--primary", required=True, help="the primary's PostgreSQL URL")
+    standby.add_argument("--data-dir", required=True, type=Path, help="the standby's data")
+    standby.add_argument("--port", required=True, type=int, help="the port it listens on")
+    standby.set_defaults(handler=_standby)
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
         required=True, dest="keys_command"
     )
@@ -392,6 +399,18 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
         sys.stdout.flush()
     console.print(f"exported {count:,} events after position {args.after}")
     return 0
+
+
+def _standby(settings: Settings, args: argparse.Namespace) -> int:
+    from service.standby import make_standby, run_standby
+
+    make_standby(args.primary, args.data_dir)
+    print(
+        f"standby of {args.primary} in {args.data_dir}, answering on 127.0.0.1:{args.port}; "
+        f"use postgresql://postgres@127.0.0.1:{args.port}/<database> in LEDGER_READ_REPLICA_URLS",
+        flush=True,
+    )
+    return run_standby(args.data_dir, args.port)
 
 
 def _keys_create(settings: Settings, args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ that changes shape fails loudly here rather than in the caller's code. Errors ar
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import hashlib
@@ -22,7 +23,7 @@ import re
 import time
 import urllib.parse
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -39,6 +40,7 @@ from service.schemas import (
 )
 
 T = TypeVar("T")
+RECONNECT_MAX_SECONDS = 5.0  # the longest a subscription waits between reconnections
 DEFAULT_TOLERANCE_SECONDS = 300  # Standard Webhooks: refuse messages older or newer than this
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
@@ -182,6 +184,63 @@ class LedgerClient:
                 return
             after = page.next_after
 
+    def subscribe(
+        self,
+        after: int = 0,
+        types: Sequence[str] | None = None,
+        stream: str | None = None,
+        *,
+        max_wait: float = RECONNECT_MAX_SECONDS,
+    ) -> Iterator[Event]:
+        """Yield every matching event after ``after``, then each new one, for ever.
+
+        Follows ``GET /events/subscribe``; when the connection drops or the service cuts a
+        slow reader off, it reconnects (waiting up to ``max_wait`` seconds between tries) and
+        resumes after the last event yielded, so no event is skipped or yielded twice.
+        """
+        follower = _Follower(after, types, stream)
+        while True:
+            try:
+                with self._http.stream(
+                    "GET", "/events/subscribe", **follower.request(), timeout=_STREAM_TIMEOUT
+                ) as answer:
+                    body = answer.read() if answer.status_code >= 400 else b""
+                    follower.check(answer.status_code, answer.headers, body)
+                    for line in answer.iter_lines():
+                        event = follower.feed(line)
+                        if event is not None:
+                            yield event
+            except (httpx.TransportError, _RetryLaterError):
+                pass
+            time.sleep(follower.pause(max_wait))
+
+    async def subscribe_async(
+        self,
+        after: int = 0,
+        types: Sequence[str] | None = None,
+        stream: str | None = None,
+        *,
+        max_wait: float = RECONNECT_MAX_SECONDS,
+    ) -> AsyncIterator[Event]:
+        """The same as :meth:`subscribe`, as an async iterator (on a connection of its own)."""
+        follower = _Follower(after, types, stream)
+        http = httpx.AsyncClient(base_url=self._http.base_url, headers=self._http.headers)
+        async with http:
+            while True:
+                try:
+                    async with http.stream(
+                        "GET", "/events/subscribe", **follower.request(), timeout=_STREAM_TIMEOUT
+                    ) as answer:
+                        body = await answer.aread() if answer.status_code >= 400 else b""
+                        follower.check(answer.status_code, answer.headers, body)
+                        async for line in answer.aiter_lines():
+                            event = follower.feed(line)
+                            if event is not None:
+                                yield event
+                except (httpx.TransportError, _RetryLaterError):
+                    pass
+                await asyncio.sleep(follower.pause(max_wait))
+
     def event(self, event_id: uuid.UUID | str) -> Event:
         """Return one event by id."""
         return self._call("GET", f"/events/{_segment(str(event_id))}", Event)
@@ -264,6 +323,74 @@ class LedgerClient:
             "min_position": min_position,
         }
         return self._call("GET", "/export-rules", ExportRules, params=params)
+
+
+# Reads wait for the next line for longer than the service's keep-alive comments apart (15 s).
+_STREAM_TIMEOUT = httpx.Timeout(10.0, read=60.0)
+_EVENT = msgspec.json.Decoder(Event)
+
+
+class _RetryLaterError(Exception):
+    """The service asked to be called again later (503, 429)."""
+
+
+class _Follower:
+    """The state of one subscription across reconnections: what was yielded, what comes next."""
+
+    def __init__(self, after: int, types: Sequence[str] | None, stream: str | None) -> None:
+        self.last = after
+        self.types = list(types) if types else None
+        self.stream = stream
+        self.failures = 0
+        self.retry_after: float | None = None
+        self._id: str | None = None
+        self._data: list[str] = []
+
+    def request(self) -> dict[str, Any]:
+        """The query and headers that resume after the last event yielded."""
+        params = {"after": self.last, "type": self.types, "stream": self.stream}
+        return {
+            "params": {k: v for k, v in params.items() if v is not None},
+            "headers": {"Last-Event-ID": str(self.last), "Accept": "text/event-stream"},
+        }
+
+    def check(self, status: int, headers: httpx.Headers, body: bytes) -> None:
+        """Raise on a refusal: to retry later (503, 429), or for good (any other 4xx/5xx)."""
+        self._id, self._data = None, []
+        if status in (429, 503):
+            retry = headers.get("Retry-After", "")
+            self.retry_after = float(retry) if retry.isdigit() else None
+            raise _RetryLaterError
+        if status >= 400:
+            try:
+                problem = msgspec.json.decode(body)
+            except msgspec.DecodeError:
+                problem = {"title": str(status), "detail": body[:500].decode(errors="replace")}
+            raise LedgerClientError(status, problem)
+
+    def feed(self, line: str) -> Event | None:
+        """Take one line of the stream; return an event when one is complete and new."""
+        if line.startswith("data:"):
+            self._data.append(line[5:].removeprefix(" "))
+        elif line.startswith("id:"):
+            self._id = line[3:].strip()
+        elif not line and self._data:
+            event = _EVENT.decode("\n".join(self._data))
+            self._id, self._data = None, []
+            self.failures = 0
+            if event.position <= self.last:  # already yielded before a reconnection
+                return None
+            self.last = event.position
+            return event
+        return None
+
+    def pause(self, max_wait: float) -> float:
+        """How long to wait before reconnecting: the service's word, else a growing backoff."""
+        self.failures += 1
+        if self.retry_after is not None:
+            wait, self.retry_after = self.retry_after, None
+            return min(wait, max_wait)
+        return min(0.05 * float(2 ** min(self.failures, 10)), max_wait)
 
 
 def _segment(value: str) -> str:

@@ -32,7 +32,7 @@ def database_url(settings: Settings) -> str:
     server: Any = start(settings.data_dir.resolve(), cleanup_mode="stop")
     _embedded.append(server)
     url: str = server.get_uri()
-    log.info("using the embedded PostgreSQL in %s", settings.data_dir)
+    log.info("using the embedded PostgreSQL in %s at %s", settings.data_dir, url)
     return url
 
 

@@ -152,7 +152,14 @@ class KeyCache:
             return None
         entry = self._entries.get(key_id)
         if entry is None or time.monotonic() - entry.loaded_at > self._ttl:
-            entry = await self._load(key_id)
+            try:
+                entry = await self._load(key_id)
+            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
+                # The primary is unreachable: standbys may still answer reads, and no key can
+                # be revoked meanwhile (a revocation is written on the primary), so a key
+                # already checked stays as it was.
+                if entry is None:
+                    raise
         if entry.digest is None or not hmac.compare_digest(entry.digest, _digest(token)):
             return None
         return entry.scopes

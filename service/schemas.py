@@ -145,6 +145,13 @@ class Readiness(Struct, frozen=True, kw_only=True):
     status: str
     database: str
     append_task: str
+class ReplicaHealth(Struct, frozen=True, kw_only=True):
+    """A standby: whether it answers, what it has replayed, how far behind the primary."""
+
+    state: str  # "serving", "lagging" (reads skip it) or "unreachable"
+    head_position: int
+    lag_events: int
+    lag_seconds: float
 
 
 class Health(Struct, frozen=True, kw_only=True):
@@ -157,6 +164,7 @@ class Health(Struct, frozen=True, kw_only=True):
     webhooks: WebhookHealth | None
     append_task: str
     append_queue: int
+    replicas: dict[str, ReplicaHealth] = {}
 
 
 # Webhooks

@@ -36,6 +36,11 @@ def parse_schedule(text: str) -> tuple[float, ...]:
     return tuple(parse_duration(part) for part in text.split(",") if part.strip())
 
 
+def _urls(text: str) -> tuple[str, ...]:
+    """Parse a comma-separated list of URLs."""
+    return tuple(url.strip() for url in text.split(",") if url.strip())
+
+
 class Settings(Struct, frozen=True, kw_only=True):
     """Everything the service can be configured with; see the README for each variable."""
 
@@ -62,6 +67,11 @@ class Settings(Struct, frozen=True, kw_only=True):
     webhook_concurrency: int = 64
     webhook_max_in_flight_per_endpoint: int = 16
     webhook_disable_after_seconds: float = 5 * 86400.0
+    max_subscribers: int = 1000
+    subscriber_buffer_events: int = 10_000
+    subscription_heartbeat_seconds: float = 15.0
+    read_replica_urls: tuple[str, ...] = ()
+    replica_max_lag_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -119,6 +129,19 @@ class Settings(Struct, frozen=True, kw_only=True):
             webhook_disable_after_seconds=parse_duration(
                 env.get("LEDGER_WEBHOOK_DISABLE_AFTER", str(defaults.webhook_disable_after_seconds))
             ),
+            max_subscribers=int(env.get("LEDGER_MAX_SUBSCRIBERS", defaults.max_subscribers)),
+            subscriber_buffer_events=int(
+                env.get("LEDGER_SUBSCRIBER_BUFFER", defaults.subscriber_buffer_events)
+            ),
+            subscription_heartbeat_seconds=parse_duration(
+                env.get(
+                    "LEDGER_SUBSCRIPTION_HEARTBEAT", str(defaults.subscription_heartbeat_seconds)
+                )
+            ),
+            read_replica_urls=_urls(env.get("LEDGER_READ_REPLICA_URLS", "")),
+            replica_max_lag_seconds=parse_duration(
+                env.get("LEDGER_REPLICA_MAX_LAG", str(defaults.replica_max_lag_seconds))
+            ),
         ).checked()
 
     def checked(self) -> Settings:
@@ -148,4 +171,10 @@ class Settings(Struct, frozen=True, kw_only=True):
             raise ValueError("LEDGER_WEBHOOK_CONCURRENCY must be at least 1")
         if self.webhook_max_in_flight_per_endpoint < 1:
             raise ValueError("LEDGER_WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT must be at least 1")
+        if self.max_subscribers < 0 or self.subscriber_buffer_events < 1:
+            raise ValueError(
+                "LEDGER_MAX_SUBSCRIBERS must be 0 or more and LEDGER_SUBSCRIBER_BUFFER 1 or more"
+            )
+        if self.subscription_heartbeat_seconds <= 0:
+            raise ValueError("LEDGER_SUBSCRIPTION_HEARTBEAT must be positive")
         return self

@@ -24,8 +24,9 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from service.http.problems import problem
 
 GRACE_SECONDS = 0.2  # lets an append's own answer, which names its event_ids, come first
-# Answered without this limit: /ledger/verify hashes the whole log, however long it is.
-UNBOUNDED = ("/ledger/verify", "/health", "/metrics")
+# Answered without this limit: /ledger/verify hashes the whole log, however long it is, and a
+# subscription is an answer that goes on for as long as the subscriber reads it.
+UNBOUNDED = ("/ledger/verify", "/health", "/metrics", "/events/subscribe")
 
 _abandoned: set[asyncio.Task[None]] = set()  # cancelled handlers still winding down
 

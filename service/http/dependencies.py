@@ -20,6 +20,7 @@ from projections import projector
 from projections.answers import RuleCache, Seen
 from projections.stream_cache import StreamCache
 from service.http.problems import problem
+from service.replicas import Replicas
 from service.webhooks.targets import check_target
 
 T = TypeVar("T")
@@ -29,14 +30,30 @@ MIN_POSITION_WAIT_SECONDS = 2.0
 
 
 class ReadSide:
-    """The pool and the caches point-in-time answers are read through."""
+    """The databases and the caches point-in-time answers are read through.
 
-    __slots__ = ("pool", "rules", "streams")
+    Reads go to a standby when there is a healthy one (service/replicas.py); the caches hold
+    only what the log says, and each answer is bounded by the position its own connection
+    read, so a cache filled from the primary stays right for a standby that trails it.
+    """
 
-    def __init__(self, pool: asyncpg.Pool, streams: StreamCache, rules: RuleCache) -> None:
+    __slots__ = ("pool", "replicas", "rules", "streams")
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        streams: StreamCache,
+        rules: RuleCache,
+        replicas: Replicas | None = None,
+    ) -> None:
         self.pool = pool
         self.streams = streams
         self.rules = rules
+        self.replicas = replicas or Replicas(pool)
+
+    async def read(self, work: Callable[[Connection], Awaitable[T]]) -> T:
+        """Run a read of the log on a standby if one is healthy, else on the primary."""
+        return await self.replicas.read(None, work)
 
     async def answer(
         self,
@@ -45,14 +62,17 @@ class ReadSide:
         *,
         read_models: bool = False,
     ) -> A:
-        """Answer ``question`` on a pooled connection, once the ledger holds ``min_position``.
+        """Answer ``question`` once the database it reads holds ``min_position``.
 
         The answer itself must reflect ``min_position``, not only the head it was read after.
         """
-        async with self.pool.acquire() as conn:
+
+        async def on(conn: Connection) -> A:
             if min_position is not None:
                 await reach(conn, min_position, read_models)
-            found = await question(conn)
+            return await question(conn)
+
+        found = await self.replicas.read(min_position, on)
         if min_position is not None:
             reflects(found[1], min_position)
         return found
@@ -71,6 +91,8 @@ def reflects(seen: Seen, min_position: int) -> None:
         "recorded: ask for a later known_at, or none, to reflect it"
     )
     raise problem(422, message, errors=[{"field": "known_at", "message": message}])
+
+        return await self.replicas.read(min_position, on)
 
 
 async def reach(conn: Connection, min_position: int, read_models: bool) -> None:

@@ -49,6 +49,21 @@ STREAM_READS = Counter(
     "Streams read for answers, by whether they were held in memory (hit) or read whole (miss)",
     ["result"],
 )
+SUBSCRIBERS = Gauge("ledger_subscribers", "Subscriptions open (catching up or live)")
+SUBSCRIBERS_LIVE = Gauge("ledger_subscribers_live", "Subscribers following the log live")
+SUBSCRIBERS_CUT = Counter(
+    "ledger_subscribers_disconnected",
+    "Subscribers disconnected for falling further behind than their buffer holds",
+)
+REPLICA_UP = Gauge("ledger_replica_up", "Whether a standby answers (1) or not (0)", ["replica"])
+REPLICA_LAG_EVENTS = Gauge(
+    "ledger_replica_lag_events", "Events a standby has not replayed yet", ["replica"]
+)
+REPLICA_LAG_SECONDS = Gauge(
+    "ledger_replica_lag_seconds",
+    "How long the oldest event a standby lacks has been committed on the primary",
+    ["replica"],
+)
 DELIVERIES = Counter(
     "ledger_webhook_deliveries_total",
     "Delivery attempts made by this process, by outcome: succeeded, retrying or failed",

@@ -111,7 +111,12 @@ def test_every_operation_survives_generated_requests(api: Any) -> None:
         ignored_auth,
     ]
     failures: list[str] = []
-    operations = [result.ok() for result in schema.get_all_operations()]
+    # A subscription streams without end: a generated call could never read its answer whole.
+    operations = [
+        op
+        for op in (result.ok() for result in schema.get_all_operations())
+        if op.path != "/events/subscribe"
+    ]
     assert len(operations) >= 20
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):

@@ -17,7 +17,7 @@ from events.records import Receipt, RecordedEvent, prepare
 from events.vocabulary import EVENT_TYPES, STREAM_PATTERN
 from service.http import metrics
 from service.http.auth import BEARER, SCOPE_OPT
-from service.http.dependencies import Committer, Pool
+from service.http.dependencies import Committer, Reads
 from service.http.openapi import AppendOperation
 from service.http.problems import problem
 from service.schemas import BatchReceipts, EventPage, StreamPage
@@ -77,7 +77,7 @@ class EventsController(Controller):
     @get("/events", opt={SCOPE_OPT: "events:read"})
     async def read(
         self,
-        pool: Pool,
+        reads: Reads,
         after: Annotated[
             int, QueryParameter(ge=0, le=MAX_POSITION, description="position to read after")
         ] = 0,
@@ -91,18 +91,16 @@ class EventsController(Controller):
         ] = None,
     ) -> EventPage:
         """Return events after a position, in position order, optionally filtered."""
-        types = _event_types(type_)
-        async with pool.acquire() as conn:
-            events = await log.read_after(conn, after, limit, types, stream)
+        types = event_types(type_)
+        events = await reads.read(lambda conn: log.read_after(conn, after, limit, types, stream))
         return EventPage(events, events[-1].position if log.page_is_full(events, limit) else None)
 
     @get("/events/{event_id:uuid}", opt={SCOPE_OPT: "events:read"})
     async def show(
-        self, pool: Pool, event_id: Annotated[uuid.UUID, PathParameter()]
+        self, reads: Reads, event_id: Annotated[uuid.UUID, PathParameter()]
     ) -> RecordedEvent:
         """Return one event."""
-        async with pool.acquire() as conn:
-            event = await log.get_event(conn, event_id)
+        event = await reads.read(lambda conn: log.get_event(conn, event_id))
         if event is None:
             raise problem(404, f"no event {event_id} is in the ledger")
         return event
@@ -110,19 +108,18 @@ class EventsController(Controller):
     @get("/streams/{stream:str}/events", opt={SCOPE_OPT: "events:read"})
     async def read_stream(
         self,
-        pool: Pool,
+        reads: Reads,
         stream: Annotated[str, PathParameter(pattern=STREAM_PATTERN)],
         after_version: Annotated[int, QueryParameter(ge=0, le=MAX_VERSION)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 1000,
     ) -> StreamPage:
         """Return one stream's events in stream order."""
-        async with pool.acquire() as conn:
-            events = await log.read_stream(conn, stream, after_version, limit)
+        events = await reads.read(lambda conn: log.read_stream(conn, stream, after_version, limit))
         last = events[-1].stream_version if log.page_is_full(events, limit) else None
         return StreamPage(stream, events, last)
 
 
-def _event_types(values: list[str] | None) -> list[str] | None:
+def event_types(values: list[str] | None) -> list[str] | None:
     if not values:
         return None
     types = [t for value in values for t in value.split(",")]

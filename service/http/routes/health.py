@@ -5,24 +5,34 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 import asyncpg
-from litestar import Response, get
+from litestar import Request, Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from events.log import head_position
 from projections import projector
 from service.http import metrics as m
 from service.http.dependencies import Committer, Pool, Reads
-from service.schemas import Health, Liveness, ProjectionHealth, Readiness, WebhookHealth
+from service.replicas import Replicas
+from service.schemas import (
+    Health,
+    Liveness,
+    ProjectionHealth,
+    Readiness,
+    ReplicaHealth,
+    WebhookHealth,
+)
 from service.webhooks.outbox import delivery_status
 
 log = logging.getLogger(__name__)
 
 
 @get("/health")
-async def health(committer: Committer, pool: Pool) -> Response[Health]:
-    """Report the database reachable or not, and the head position."""
+async def health(committer: Committer, pool: Pool, reads: Reads) -> Response[Health]:
+    """Report the database reachable or not, the head position, and each standby's lag."""
+    standbys = replica_health(reads.replicas)
     append_task = "running" if committer.alive else "stopped"
     try:
         async with pool.acquire(timeout=2) as conn:
@@ -38,6 +48,7 @@ async def health(committer: Committer, pool: Pool) -> Response[Health]:
             webhooks=None,
             append_task=append_task,
             append_queue=committer.queued,
+            replicas=standbys,
         )
         return Response(body, status_code=503, headers={"Retry-After": "1"})
     body = Health(
@@ -60,6 +71,7 @@ async def health(committer: Committer, pool: Pool) -> Response[Health]:
         ),
         append_task=append_task,
         append_queue=committer.queued,
+        replicas=standbys,
     )
     return Response(body, status_code=200 if committer.alive else 503)
 
@@ -84,6 +96,21 @@ async def ready(committer: Committer, pool: Pool) -> Response[Readiness]:
         return Response(Readiness(status="ok", database=database, append_task=append_task))
     body = Readiness(status="unavailable", database=database, append_task=append_task)
     return Response(body, status_code=503, headers={"Retry-After": "1"})
+
+
+def replica_health(replicas: Replicas) -> dict[str, ReplicaHealth]:
+    """Each standby's state as the last check saw it, also set in the metrics' gauges."""
+    usable = {s.name for s in replicas.healthy()}
+    found = {}
+    for s in replicas.standbys:
+        state = "serving" if s.name in usable else "lagging" if s.up else "unreachable"
+        found[s.name] = ReplicaHealth(
+            state=state, head_position=s.head, lag_events=s.lag_events, lag_seconds=s.lag_seconds
+        )
+        m.REPLICA_UP.labels(s.name).set(1 if s.up else 0)
+        m.REPLICA_LAG_EVENTS.labels(s.name).set(s.lag_events)
+        m.REPLICA_LAG_SECONDS.labels(s.name).set(s.lag_seconds)
+    return found
 
 
 _refreshed = {"at": 0.0}
@@ -114,12 +141,16 @@ async def _read_gauges(pool: Pool) -> None:
 
 
 @get("/metrics", include_in_schema=False)
-async def metrics(reads: Reads) -> Response[bytes]:
+async def metrics(reads: Reads, request: Request[Any, Any, Any]) -> Response[bytes]:
     """Every metric in Prometheus' text format (public, like /health), gauges read just now."""
     try:
         await refresh_gauges(reads.pool)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         log.warning("metrics without fresh gauges: %s", exc)
+    replica_health(reads.replicas)
+    hub = request.app.state.hub
+    m.SUBSCRIBERS.set(hub.slots)
+    m.SUBSCRIBERS_LIVE.set(hub.live)
     streams = reads.streams
     m.STREAM_CACHE_EVENTS.set(streams.events)
     m.STREAM_CACHE_STREAMS.set(len(streams))
