@@ -145,6 +145,8 @@ class Readiness(Struct, frozen=True, kw_only=True):
     status: str
     database: str
     append_task: str
+
+
 class ReplicaHealth(Struct, frozen=True, kw_only=True):
     """A standby: whether it answers, what it has replayed, how far behind the primary."""
 

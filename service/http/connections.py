@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+# Answers that go on for as long as the client reads them (Server-Sent Events): nothing is owed
+# to a client that has stopped, so its end-of-file ends them, as it always did.
+STREAMING_PATHS = frozenset({"/events/subscribe"})
+
 
 class HalfCloseProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, answering the requests received before the client's EOF.
@@ -24,8 +28,9 @@ class HalfCloseProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if cycle is None or (cycle.response_complete and not self.pipeline):
             return False  # nothing is owed: the transport closes, as it always did
-        if cycle.more_body and not cycle.response_complete:  # its body will never arrive
-            cycle.disconnected = True
+        streaming = cycle.scope["path"] in STREAMING_PATHS
+        if (cycle.more_body or streaming) and not cycle.response_complete:
+            cycle.disconnected = True  # its body will never arrive, or nobody reads its answer
             cycle.message_event.set()
         self._close_when_answered()
         return True

@@ -21,12 +21,13 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.http.connections import STREAMING_PATHS
 from service.http.problems import problem
 
 GRACE_SECONDS = 0.2  # lets an append's own answer, which names its event_ids, come first
 # Answered without this limit: /ledger/verify hashes the whole log, however long it is, and a
 # subscription is an answer that goes on for as long as the subscriber reads it.
-UNBOUNDED = ("/ledger/verify", "/health", "/metrics", "/events/subscribe")
+UNBOUNDED = frozenset({"/ledger/verify", "/health", "/metrics"} | STREAMING_PATHS)
 
 _abandoned: set[asyncio.Task[None]] = set()  # cancelled handlers still winding down
 

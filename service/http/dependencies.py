@@ -92,8 +92,6 @@ def reflects(seen: Seen, min_position: int) -> None:
     )
     raise problem(422, message, errors=[{"field": "known_at", "message": message}])
 
-        return await self.replicas.read(min_position, on)
-
 
 async def reach(conn: Connection, min_position: int, read_models: bool) -> None:
     """Wait (bounded) until the read models, if used, hold ``min_position``.

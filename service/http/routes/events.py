@@ -33,6 +33,7 @@ _REFUSED = metrics.APPENDS.labels("refused")
 # The 200 of an identical retry is one receipt or a batch's: the document names both shapes.
 EITHER_RECEIPT: Any = Receipt | BatchReceipts
 
+
 class EventsController(Controller):
     """``/events`` and ``/streams``."""
 
