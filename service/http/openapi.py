@@ -117,7 +117,7 @@ def append_examples() -> dict[str, Example]:
     # the round shown is the one the correction shown corrects, so that the examples fit
     found["round_announced"] = by_id[found["event_corrected"]["data"]["target_event_id"]]
     found.setdefault("event_retracted", RETRACTION_EXAMPLE)
-    found.setdefault("report_ranked", _rank_example(found["round_announced"]["event_id"]))
+    found.setdefault("report_ranked", _rank_example(found["valuation_reported"]["event_id"]))
     examples = {
         name: Example(summary=name.replace("_", " "), value=value) for name, value in found.items()
     }
