@@ -76,8 +76,15 @@ _LOAD = f"""
 _SNAPSHOT = f"""
     {_LOAD}
     UNION ALL
-    SELECT {_part(kind="'head'", position="position", recorded_at="recorded_at", hash="hash",
-                  now="clock_timestamp()")}
+    SELECT {
+    _part(
+        kind="'head'",
+        position="position",
+        recorded_at="recorded_at",
+        hash="hash",
+        now="clock_timestamp()",
+    )
+}
     FROM ledger_head WHERE singleton
 """
 

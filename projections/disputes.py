@@ -54,7 +54,9 @@ _KINDS: tuple[tuple[type, str], ...] = (
 )
 
 
-def disputed_facts(ordered: Sequence[EffectiveFact], rules: Iterable[RuleState]) -> list[DisputedFact]:
+def disputed_facts(
+    ordered: Sequence[EffectiveFact], rules: Iterable[RuleState]
+) -> list[DisputedFact]:
     """Return the disputed facts among a company's (in valid-time order) and its rules'."""
     found = []
     for fact in merged_facts(ordered):

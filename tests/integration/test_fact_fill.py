@@ -130,9 +130,8 @@ async def test_a_session_filling_keys_may_change_nothing_else(
     for body in bodies:
         decoded, is_batch = decode_append_body(msgspec.json.encode(body))
         await committer.append(prepare(decoded, is_batch), is_batch)
-    async with connected(db_url) as conn:
-        # when a session that says it fills keys changes anything else, then it is refused
-        async with conn.transaction():
-            await conn.execute("SET LOCAL ledger.fill_fact_keys = 'on'")
-            with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
-                await conn.execute(statement)
+    # when a session that says it fills keys changes anything else, then it is refused
+    async with connected(db_url) as conn, conn.transaction():
+        await conn.execute("SET LOCAL ledger.fill_fact_keys = 'on'")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+            await conn.execute(statement)
