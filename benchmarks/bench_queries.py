@@ -1,6 +1,12 @@
 """Point-in-time reads and replay of the ledger against raw baselines, in one run on one PostgreSQL.
 
     python benchmarks/bench_queries.py [--events 1000000] [--companies 10000] [--duration 10]
+                                       [--reports 3]
+
+With --reports N (N > 1) the whole run is made twice, each on a fresh database of the same size
+in events: first with every fact reported once, then with every fact reported N times by
+different sources (the second report agreeing with the first, the others disagreeing on one
+field), and a last table compares (A)'s p99 and (C)'s rate between the two.
 
 Steps (benchmarks/README.md says what each measures and how the runs went):
 
@@ -274,6 +280,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_false",
         help="skip (A0), (A) again with the stream cache off",
     )
+    parser.add_argument(
+        "--reports",
+        type=int,
+        default=1,
+        help="reports of every fact; above 1, also run with one report and compare (1)",
+    )
     parser.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk")
     parser.add_argument(
         "--py-spy",
@@ -300,7 +312,7 @@ def prepare(run: Run, args: argparse.Namespace) -> tuple[Setting, LogPlan, dict[
         f"database {run.database.name}; planning {args.events:,} events "
         f"over {args.companies:,} companies"
     )
-    plan = LogPlan(args.events, args.companies)
+    plan = LogPlan(args.events, args.companies, reports=args.reports)
     figures["load"], _ = run_async(load(url, plan, args.batch, args.load_concurrency, postgres))
     run.say(f"loaded in {figures['load'].seconds:.1f}s; ANALYZE events")
     facts = run_async(after_load(url))
@@ -407,7 +419,7 @@ def run_facts(setting: Setting, plan: LogPlan, facts: dict[str, Any]) -> dict[st
     return info
 
 
-def measure(run: Run, args: argparse.Namespace) -> int:
+def measure(run: Run, args: argparse.Namespace, kept: dict[int, dict[str, Figure]]) -> int:
     setting, plan, facts = prepare(run, args)
     ledger_log = cached_cases(setting, facts["head"])
     if args.uncached:
@@ -416,8 +428,34 @@ def measure(run: Run, args: argparse.Namespace) -> int:
     run.say("done")
     if ledger_log.strip():
         print(f"ledger server log (last lines):\n{ledger_log}", file=sys.stderr)
-    report(setting.figures, run_facts(setting, plan, facts), dict(plan.kinds), setting.notes)
+    info = run_facts(setting, plan, facts)
+    info["reports of each fact"] = str(args.reports)
+    report(setting.figures, info, dict(plan.kinds), setting.notes)
+    kept[args.reports] = setting.figures
     return 0
+
+
+def compare(kept: dict[int, dict[str, Figure]], reports: int) -> None:
+    """The reports' cost: (A)'s p99 and (C)'s rate with one report of each fact and with N."""
+    from harness.report import targets_table
+
+    table = targets_table("figure", "1 report", f"{reports} reports", "change", "target")
+    one, many = kept[1], kept[reports]
+    p99 = (one["A"].p99_ms or 0, many["A"].p99_ms or 0)
+    change = p99[1] / p99[0] - 1 if p99[0] else 0
+    table.add_row(
+        "(A) HTTP p99, ms", f"{p99[0]:.2f}", f"{p99[1]:.2f}", f"{change:+.0%}", "≤ 10 ms, ≤ +20%"
+    )
+    rates = (one["C"].rate, many["C"].rate)
+    table.add_row(
+        "(C) rebuild, events/s",
+        f"{rates[0]:,.0f}",
+        f"{rates[1]:,.0f}",
+        f"{rates[1] / rates[0] - 1:+.0%}" if rates[0] else "-",
+        "≥ 100,000",
+    )
+    table.add_row("(A) req/s", f"{one['A'].rate:,.0f}", f"{many['A'].rate:,.0f}", "-", "-")
+    console(150).print(table)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -425,7 +463,19 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.wrk).exists():
         print(f"wrk not found at {args.wrk}", file=sys.stderr)
         return 2
-    return run_main(lambda run: measure(run, args))
+    kept: dict[int, dict[str, Figure]] = {}
+    counts = [1, args.reports] if args.reports > 1 else [1]
+    for reports in counts:
+        code = run_main(lambda run, n=reports: measure(run, copy_with(args, n), kept))
+        if code:
+            return code
+    if len(counts) > 1:
+        compare(kept, args.reports)
+    return 0
+
+
+def copy_with(args: argparse.Namespace, reports: int) -> argparse.Namespace:
+    return argparse.Namespace(**{**vars(args), "reports": reports})
 
 
 if __name__ == "__main__":

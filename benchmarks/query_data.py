@@ -65,7 +65,7 @@ class LogPlan:
     rounds.
     """
 
-    def __init__(self, events: int, companies: int, seed: int = 20231017) -> None:
+    def __init__(self, events: int, companies: int, seed: int = 20231017, reports: int = 1) -> None:
         from events import vocabulary as v
 
         self.v = v
@@ -106,6 +106,11 @@ class LogPlan:
                 self.rules_at[min(at, self.rounds - 1)].append(envelope)
         self.valuations: list[list[tuple[uuid.UUID, int]]] = [[] for _ in range(companies)]
         self.kinds: collections.Counter[str] = collections.Counter()
+        # With --reports N each fact is reported N times, by different sources, in the next
+        # slots of its company: the second report agrees with the first, the third (and any
+        # after it) gives another value of one field. The log keeps its size in events.
+        self.reports = reports
+        self.pending: list[list[tuple[Any, _Slot]]] = [[] for _ in range(companies)]
 
     def _rules(self) -> list[list[Any]]:
         v, rng = self.v, self.rng
@@ -166,6 +171,37 @@ class LogPlan:
                     known[self.rng.randrange(4)] = (event.event_id, slot.round)
 
     def _company_event(self, i: int, r: int) -> tuple[Any, _Slot]:
+        if self.pending[i]:
+            envelope, slot = self.pending[i].pop(0)
+            self.kinds[envelope.type] += 1
+            return envelope, slot
+        envelope, slot = self._first_report(i, r)
+        if self.reports > 1 and envelope.type != "event_corrected":
+            self.pending[i] = [
+                (self._again(envelope, n), _Slot(-1, r)) for n in range(1, self.reports)
+            ]
+        return envelope, slot
+
+    def _again(self, envelope: Any, n: int) -> Any:
+        """The ``n``-th other report of the fact ``envelope`` reports, by another source."""
+        import msgspec
+
+        v, data = self.v, envelope.data
+        source = self.sources[(self.sources.index(envelope.source) + n) % len(self.sources)]
+        if n >= 2:  # a dissenting report: another value of one field
+            if isinstance(data, v.ValuationReported):
+                other = v.Money(value=self._amount(), currency=data.valuation.currency)
+                data = msgspec.structs.replace(data, valuation=other)
+            elif isinstance(data, v.RoundAnnounced):
+                usd = str(int(data.amount_usd or "1000000") + 1_000_000)
+                data = msgspec.structs.replace(data, amount_usd=usd)
+            elif isinstance(data, v.RegulatoryApproval):
+                data = msgspec.structs.replace(data, authority="State Council")
+            elif isinstance(data, v.CompanyRegistered):
+                data = msgspec.structs.replace(data, legal_name=f"{data.name} Holdings")
+        return msgspec.structs.replace(envelope, source=source, data=data)
+
+    def _first_report(self, i: int, r: int) -> tuple[Any, _Slot]:
         v, rng = self.v, self.rng
         cid = company_id(i + 1)
         source = rng.choice(self.sources)

@@ -12,14 +12,26 @@ import msgspec
 from events.chain import format_instant
 from events.planning import KnownEvent, fingerprint
 from events.records import HistoryRow, Receipt, RecordedEvent, StoredRow
-from events.streams import EVENT_CORRECTED, ROUND_ANNOUNCED, RULE_STREAMS_LIKE
+from events.streams import AMENDMENT_TYPES, EVENT_CORRECTED, ROUND_ANNOUNCED, RULE_STREAMS_LIKE
 
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
-EVENT_COLUMNS = (
-    "event_id, type, stream, stream_version, position, effective_date, recorded_at,"
-    " source, data, metadata, schema_version, hash"
+EVENT_COLUMN_NAMES = (
+    "event_id",
+    "type",
+    "stream",
+    "stream_version",
+    "position",
+    "effective_date",
+    "recorded_at",
+    "source",
+    "data",
+    "metadata",
+    "schema_version",
+    "hash",
+    "fact",
 )
+EVENT_COLUMNS = ", ".join(EVENT_COLUMN_NAMES)
 
 
 def known_event(row: asyncpg.Record) -> KnownEvent:
@@ -40,7 +52,7 @@ def known_event(row: asyncpg.Record) -> KnownEvent:
         hash=bytes(row["hash"]).hex(),
     )
     digest = fingerprint(
-        row["type"], row["effective_date"], row["source"], row["data"], row["metadata"]
+        row["type"], row["effective_date"], row["source"], row["data"], row["metadata"], row["fact"]
     )
     return KnownEvent(
         row["event_id"], row["type"], row["stream"], root_type, digest, receipt, root_id
@@ -63,6 +75,7 @@ def to_recorded(row: asyncpg.Record) -> RecordedEvent:
         metadata=msgspec.Raw(metadata.encode()) if metadata is not None else None,
         schema_version=row["schema_version"],
         hash=bytes(row["hash"]).hex(),
+        fact=row["fact"],
     )
 
 
@@ -169,23 +182,38 @@ async def recorded_ids(conn: Connection, ids: list[uuid.UUID]) -> set[uuid.UUID]
     return {row["event_id"] for row in rows}
 
 
+# What a fold needs of a report's source, read in the statement (the source's JSON text is
+# parsed by PostgreSQL, which costs less than handing the text over and decoding it here).
+SOURCE_FIELDS = (
+    "e.source ->> 'name' AS source_name, e.source ->> 'url' AS source_url,"
+    " (e.source ->> 'published_at')::timestamptz AS published_at"
+)
+
+
+def history_row(row: asyncpg.Record) -> HistoryRow:
+    """Turn a row read for the folds (``SOURCE_FIELDS`` and the fact key) into a HistoryRow."""
+    return HistoryRow(
+        row["event_id"],
+        row["type"],
+        row["position"],
+        row["recorded_at"],
+        row["effective_date"],
+        row["data"],
+        row["source_name"],
+        row["source_url"],
+        row["published_at"],
+        row["fact"] or "",
+    )
+
+
 async def read_rules(conn: Connection) -> list[HistoryRow]:
     """Return every event of the export-rule streams, in position order."""
     rows = await conn.fetch(
-        f"""SELECT event_id, type, position, recorded_at, effective_date, data::text AS data
-           FROM events WHERE stream LIKE '{RULE_STREAMS_LIKE}' ORDER BY position"""
+        f"""SELECT e.event_id, e.type, e.position, e.recorded_at, e.effective_date,
+                  e.data::text AS data, {SOURCE_FIELDS}, e.fact
+           FROM events e WHERE e.stream LIKE '{RULE_STREAMS_LIKE}' ORDER BY e.position"""
     )
-    return [
-        HistoryRow(
-            r["event_id"],
-            r["type"],
-            r["position"],
-            r["recorded_at"],
-            r["effective_date"],
-            r["data"],
-        )
-        for r in rows
-    ]
+    return [history_row(r) for r in rows]
 
 
 async def stored_rows(conn: Connection, last: int, chunk: int) -> AsyncIterator[list[StoredRow]]:
@@ -251,21 +279,23 @@ async def read_projected(
 # afresh for its values (the plans were as good; planning took longer than running them).
 READ_STREAMS = f"""
     SELECT 's' AS part, e.stream, e.stream_version, e.event_id, e.type, e.position,
-           e.recorded_at, e.effective_date, e.data::text AS data
+           e.recorded_at, e.effective_date, e.data::text AS data, {SOURCE_FIELDS}, e.fact
     FROM unnest((SELECT $1::text[]), (SELECT $2::integer[])) AS s(stream, after)
     JOIN events e ON e.stream = s.stream AND e.stream_version > s.after
     UNION ALL
     SELECT 'r', NULL, NULL, NULL, NULL,
            (SELECT max(e.position) FROM events e WHERE e.stream LIKE '{RULE_STREAMS_LIKE}'),
-           NULL, NULL, NULL
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL
     UNION ALL
-    (SELECT 'p', NULL, NULL, NULL, NULL, e.position, NULL, NULL, NULL FROM events e
+    (SELECT 'p', NULL, NULL, NULL, NULL, e.position, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+     FROM events e
      WHERE e.recorded_at <= (SELECT $3::timestamptz)
      ORDER BY e.recorded_at DESC, e.position DESC LIMIT 1)
     UNION ALL
     SELECT 'h', NULL, NULL, NULL, NULL, position,
            CASE WHEN position > 0 THEN recorded_at ELSE statement_timestamp() END,
-           (statement_timestamp() AT TIME ZONE 'UTC')::date, NULL FROM ledger_head
+           (statement_timestamp() AT TIME ZONE 'UTC')::date, NULL, NULL, NULL, NULL, NULL
+    FROM ledger_head
 """
 
 
@@ -275,7 +305,8 @@ async def read_streams(
     """Return in one snapshot the streams' events after the given versions, and the positions.
 
     Each row has a ``part``: ``s`` an event of a stream (``stream``, ``stream_version``,
-    ``event_id``, ``type``, ``position``, ``recorded_at``, ``effective_date``, ``data``), ``r``
+    ``event_id``, ``type``, ``position``, ``recorded_at``, ``effective_date``, ``data``, the
+    source's ``source_name``, ``source_url`` and ``published_at``, and the ``fact`` key), ``r``
     the position of the latest rule event, ``p`` the last position recorded by ``known_at``,
     ``h`` the head's position and recorded_at (the database's time for an empty log), and
     the database's date in UTC (as
@@ -283,3 +314,30 @@ async def read_streams(
     """
     rows: list[asyncpg.Record] = await conn.fetch(READ_STREAMS, streams, after, known_at)
     return rows
+
+
+# The sources in name order, each with how many reports (not amendments) it gave: a walk of the
+# (source name, type) index that stops after ``limit`` names. One statement per filter, as
+# READ_AFTER, so that each keeps its plan; ``name`` matches anywhere in the name, ignoring case.
+_SOURCE_NAME = "(e.source ->> 'name')"
+_REPORTS_ONLY = "e.type NOT IN ({})".format(", ".join(f"'{t}'" for t in sorted(AMENDMENT_TYPES)))
+READ_SOURCES = {
+    filtered: f"""SELECT {_SOURCE_NAME} AS name, count(*) AS reports FROM events e
+            WHERE {_SOURCE_NAME} > $1 AND {_REPORTS_ONLY}{condition}
+            GROUP BY 1 ORDER BY 1 LIMIT $2"""
+    for filtered, condition in {
+        False: "",
+        True: f" AND strpos(lower({_SOURCE_NAME}), lower($3)) > 0",
+    }.items()
+}
+
+
+async def read_sources(
+    conn: Connection, after: str, limit: int, name: str | None = None
+) -> list[tuple[str, int]]:
+    """Return up to ``limit`` sources named after ``after`` and their numbers of reports."""
+    arguments: list[object] = [after, limit]
+    if name is not None:
+        arguments.append(name)
+    rows = await conn.fetch(READ_SOURCES[name is not None], *arguments)
+    return [(row["name"], row["reports"]) for row in rows]

@@ -65,6 +65,7 @@ class Row:
     target_event_id: uuid.UUID | None
     hash: bytes
     root_event_id: uuid.UUID | None
+    fact: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,10 +125,15 @@ def after(previous: dt.datetime, clock: dt.datetime) -> dt.datetime:
 
 
 def fingerprint(
-    type: str, effective_date: dt.date, source: str, data: str, metadata: str | None
+    type: str,
+    effective_date: dt.date,
+    source: str,
+    data: str,
+    metadata: str | None,
+    fact: str | None = None,
 ) -> bytes:
     """Return a digest of an event's content, which an idempotent retry must repeat."""
-    text = f"{type}\n{effective_date.isoformat()}\n{source}\n{data}\n{metadata}"
+    text = f"{type}\n{effective_date.isoformat()}\n{source}\n{data}\n{metadata}\n{fact}"
     return hashlib.sha256(text.encode()).digest()
 
 
@@ -185,7 +191,9 @@ def _plan_event(event: PreparedEvent, state: GroupState, pending: _Pending) -> _
     if event.target_event_id is not None:
         stream, root_type, root_id = _resolve_amendment(event, state, pending)
     assert stream is not None
-    digest = fingerprint(event.type, event.effective_date, event.source, event.data, event.metadata)
+    digest = fingerprint(
+        event.type, event.effective_date, event.source, event.data, event.metadata, event.fact
+    )
     existing = state.known.get(event.event_id) if event.client_chose_id else None
     if existing is not None:
         if existing.fingerprint != digest or existing.receipt is None:
@@ -318,6 +326,7 @@ def _commit(item: _Planned, state: GroupState) -> Receipt:
             event.target_event_id,
             digest,
             item.root_id if event.target_event_id is not None else None,
+            event.fact,
         )
     )
     state.position, state.hash = position, digest

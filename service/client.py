@@ -32,10 +32,12 @@ import msgspec
 from events.records import Receipt, RecordedEvent
 from service.schemas import (
     Company,
+    CompanyDisputes,
     CompanyPage,
     DatedValuation,
     ExportRules,
     Portfolio,
+    SourcePage,
     Valuations,
 )
 
@@ -323,6 +325,24 @@ class LedgerClient:
             "min_position": min_position,
         }
         return self._call("GET", "/export-rules", ExportRules, params=params)
+
+    def disputes(
+        self,
+        company_id: str,
+        as_of: dt.date | str | None = None,
+        known_at: dt.datetime | str | None = None,
+    ) -> CompanyDisputes:
+        """Return the company's facts on which sources disagree, each field with both sides."""
+        params = {"as_of": as_of, "known_at": known_at}
+        path = f"/companies/{_segment(company_id)}/disputes"
+        return self._call("GET", path, CompanyDisputes, params=params)
+
+    def sources(
+        self, name: str | None = None, after: str | None = None, limit: int = 100
+    ) -> SourcePage:
+        """Return sources in name order (those whose name contains ``name``), with report counts."""
+        params = {"name": name, "after": after, "limit": limit}
+        return self._call("GET", "/sources", SourcePage, params=params)
 
 
 # Reads wait for the next line for longer than the service's keep-alive comments apart (15 s).

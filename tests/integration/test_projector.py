@@ -20,7 +20,7 @@ async def test_rebuild_equals_the_incrementally_kept_read_models(
     db_url: str, tokens: Tokens
 ) -> None:
     async with client_for(db_url) as client:
-        # given rounds, corrections and retractions kept by the running projector
+        # given rounds reported twice, ranked, corrected and retracted, kept by the projector
         for _ in range(3):
             company = unique_id()
             await client.post(
@@ -28,6 +28,12 @@ async def test_rebuild_equals_the_incrementally_kept_read_models(
             )
             round_ = f.round_announced(company)
             await client.post("/events", json=round_, headers=tokens.header())
+            again = f.round_announced(company, source={"name": "Report 001"})
+            again["data"] = {**again["data"], "investors": [{"investor_id": "ant-group"}]}
+            await client.post("/events", json=again, headers=tokens.header())
+            rank = f.retracted(again["event_id"], type="report_ranked")
+            rank["data"] = {**rank["data"], "rank": "preferred"}
+            await client.post("/events", json=rank, headers=tokens.header())
             replacement = {**round_["data"], "investors": [{"investor_id": "meituan"}]}
             fix = f.corrected(round_["event_id"], replacement)
             await client.post("/events", json=fix, headers=tokens.header())
@@ -37,14 +43,20 @@ async def test_rebuild_equals_the_incrementally_kept_read_models(
             return await caught_up(db_url)
 
         await wait_for(done)
+        portfolio = await client.get("/investors/ant-group/portfolio", headers=tokens.header())
     incremental = await read_models(db_url)
     # when the read models are rebuilt from scratch
     replayed = await rebuild(db_url)
     # then they are the same rows, and the checkpoint is the head
-    assert replayed == 12
+    assert replayed == 18
     assert await read_models(db_url) == incremental
-    assert len(incremental["rm_investor_companies"]) == 9  # alibaba, tencent, meituan x 3
+    assert len(incremental["rm_investor_companies"]) == 12  # alibaba, tencent, meituan, ant x 3
     assert await caught_up(db_url)
+    # and the answers read through them are the same: each company once, with its report
+    async with client_for(db_url) as client:
+        rebuilt = await client.get("/investors/ant-group/portfolio", headers=tokens.header())
+    assert rebuilt.json()["companies"] == portfolio.json()["companies"]
+    assert [len(c["sources"]) for c in portfolio.json()["companies"]] == [1, 1, 1]
 
 
 async def test_an_event_it_cannot_apply_stops_the_projector_there(

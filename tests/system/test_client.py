@@ -44,6 +44,11 @@ async def test_the_client_appends_reads_and_asks(db_url: str, server: ServerProc
                     factories.round_announced(company),
                 ]
             )
+            # a second source, one against one: the more recently published figure stands
+            published = {"name": "Report 001", "published_at": "2023-10-21T08:00:00Z"}
+            other = factories.round_announced(company, source=published)
+            other["data"] = {**other["data"], "amount_usd": "341000000"}
+            ledger.append(other)
             before = ledger.company(company, as_of="2023-09-14", min_position=receipts[-1].position)
             after = ledger.company(company, as_of=dt.date(2023, 9, 15))
             then = ledger.company(company, as_of="2023-12-01", known_at=registered.recorded_at)
@@ -63,6 +68,9 @@ async def test_the_client_appends_reads_and_asks(db_url: str, server: ServerProc
                 "portfolio": ledger.portfolio("alibaba", min_position=receipts[-1].position),
                 "rules": ledger.export_rules(as_of="2023-12-01"),
                 "digest": ledger.digest(),
+                "now": ledger.company(company),
+                "disputes": ledger.disputes(company, as_of="2023-12-01"),
+                "sources": ledger.sources(name="report 001"),
                 "refused": refused.value,
                 "missing": missing.value,
             }
@@ -76,7 +84,13 @@ async def test_the_client_appends_reads_and_asks(db_url: str, server: ServerProc
     assert [v.value for v in got["valuations"]] == ["500000000", "1000000000"]
     assert [h.company_id for h in got["portfolio"].companies] == [company]
     assert got["rules"].rules == []
-    assert got["digest"].position == 4
+    assert got["digest"].position == 5
+    [round_] = got["now"].rounds
+    assert [s.name for s in round_.sources] == ["South China Morning Post", "Report 001"]
+    assert got["now"].total_raised_usd == "341000000"
+    [fact] = got["disputes"].facts
+    assert fact.fields[0].alternatives[0].value == "342000000"
+    assert [(s.name, s.reports) for s in got["sources"].sources] == [("Report 001", 1)]
     assert got["refused"].status == 400 and got["refused"].errors
     assert got["missing"].status == 404
 

@@ -118,6 +118,8 @@ def test_every_operation_survives_generated_requests(api: Any) -> None:
         if op.path != "/events/subscribe"
     ]
     assert len(operations) >= 20
+    labels = {operation.label for operation in operations}
+    assert {"GET /sources", "GET /companies/{company_id}/disputes"} <= labels, labels
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
