@@ -37,21 +37,38 @@ from collections.abc import Iterable
 
 import asyncpg
 
-from events.log import EVENT_COLUMNS, Connection, known_event
+from events.log import EVENT_COLUMN_NAMES, Connection, known_event
 from events.planning import GroupState, KnownEvent, after
 from events.streams import EVENT_CORRECTED
+
+# The columns a row of ``_LOAD`` may carry: an event's, its target, a stream's version, the
+# clock. Each part of the union names the ones it fills; the others are NULL.
+_LOADED = ("kind", *EVENT_COLUMN_NAMES, "target_event_id", "version", "now")
+
+
+def _part(**filled: str) -> str:
+    return ", ".join(f"{filled.get(column, 'NULL')} AS {column}" for column in _LOADED)
+
+
+_EVENT = {
+    **{column: "e." + column for column in EVENT_COLUMN_NAMES},
+    "kind": "'event'",
+    "target_event_id": "e.target_event_id",
+    "version": "NULL::integer",
+    "now": "NULL::timestamptz",
+}
+_STREAM_VERSION = (
+    "coalesce((SELECT max(v.stream_version) FROM events v WHERE v.stream = s.stream), 0)"
+)
 
 # The events named by id are joined through unnest so that the plan is an index lookup per id
 # even before the table has statistics; a stream's version is a backward scan of the
 # (stream, stream_version) index.
 _LOAD = f"""
-    SELECT 'event' AS kind, {", ".join("e." + c.strip() for c in EVENT_COLUMNS.split(","))},
-           e.target_event_id, NULL::integer AS version, NULL::timestamptz AS now
+    SELECT {_part(**_EVENT)}
     FROM unnest($1::uuid[]) AS ids(id) JOIN events e ON e.event_id = ids.id
     UNION ALL
-    SELECT 'stream', NULL, NULL, s.stream, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-           NULL, coalesce((SELECT max(v.stream_version) FROM events v WHERE v.stream = s.stream),
-                          0), NULL
+    SELECT {_part(kind="'stream'", stream="s.stream", version=_STREAM_VERSION)}
     FROM unnest($2::text[]) AS s(stream)
 """
 
@@ -59,43 +76,65 @@ _LOAD = f"""
 _SNAPSHOT = f"""
     {_LOAD}
     UNION ALL
-    SELECT 'head', NULL, NULL, NULL, NULL, position, NULL, recorded_at, NULL, NULL, NULL, NULL,
-           hash, NULL, NULL, clock_timestamp()
+    SELECT {_part(kind="'head'", position="position", recorded_at="recorded_at", hash="hash",
+                  now="clock_timestamp()")}
     FROM ledger_head WHERE singleton
 """
 
-_INSERT = """
-    INSERT INTO events (position, event_id, stream, stream_version, type, effective_date,
-                        recorded_at, source, data, metadata, target_event_id, hash)
-    SELECT p, i, s, v, t, d, $12, src, dat, meta, tgt, h
-    FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::int[], $5::text[], $6::date[],
-                $7::json[], $8::json[], $9::json[], $10::uuid[], $11::bytea[])
-         AS u(p, i, s, v, t, d, src, dat, meta, tgt, h)
+# The stored columns of a planned row (events/planning.py, ``Row``, has a field of each name)
+# and their types: the one list the INSERT, and its arguments, are made from.
+ROW_COLUMNS = (
+    ("position", "bigint"),
+    ("event_id", "uuid"),
+    ("stream", "text"),
+    ("stream_version", "int"),
+    ("type", "text"),
+    ("effective_date", "date"),
+    ("source", "json"),
+    ("data", "json"),
+    ("metadata", "json"),
+    ("target_event_id", "uuid"),
+    ("hash", "bytea"),
+    ("fact", "text"),
+)
+_ARRAYS = len(ROW_COLUMNS)
+# The parameters after the arrays: the group's recorded_at, the new head, the head planned on.
+_RECORDED_AT, _POSITION, _HASH, _SEEN_POSITION, _SEEN_HASH = (
+    f"${n}" for n in range(_ARRAYS + 1, _ARRAYS + 6)
+)
+_NAMES = ", ".join(name for name, _ in ROW_COLUMNS)
+_INSERT = f"""
+    INSERT INTO events ({_NAMES}, recorded_at)
+    SELECT {_NAMES}, {_RECORDED_AT}
+    FROM unnest({", ".join(f"${n}::{t}[]" for n, (_, t) in enumerate(ROW_COLUMNS, start=1))})
+         AS u({_NAMES})
 """
 
 # The UPDATE matches the head row whatever its content, so it always waits for a concurrent
 # holder and then sees the row's latest version: a condition in its WHERE clause would be
 # tested against this statement's snapshot and could skip the row without waiting. The
 # condition is therefore in the SET, and RETURNING says whether the head moved.
+_UNCHANGED = f"position = {_SEEN_POSITION} AND hash = {_SEEN_HASH}"
 _WRITE_IF_UNCHANGED = f"""
     WITH head AS (
         UPDATE ledger_head SET
-            position = CASE WHEN position = $15 AND hash = $16 THEN $13 ELSE position END,
-            hash = CASE WHEN position = $15 AND hash = $16 THEN $14 ELSE hash END,
-            recorded_at = CASE WHEN position = $15 AND hash = $16 THEN $12 ELSE recorded_at END
+            position = CASE WHEN {_UNCHANGED} THEN {_POSITION} ELSE position END,
+            hash = CASE WHEN {_UNCHANGED} THEN {_HASH} ELSE hash END,
+            recorded_at = CASE WHEN {_UNCHANGED} THEN {_RECORDED_AT} ELSE recorded_at END
         WHERE singleton
-        RETURNING position = $13 AND hash = $14 AS moved
+        RETURNING position = {_POSITION} AND hash = {_HASH} AS moved
     ), inserted AS (
         {_INSERT} WHERE EXISTS (SELECT FROM head WHERE moved)
     )
-    SELECT pg_notify('ledger_events', $13::text) FROM head WHERE moved
+    SELECT pg_notify('ledger_events', {_POSITION}::text) FROM head WHERE moved
 """
 
 _WRITE = f"""
     WITH inserted AS ({_INSERT}), head AS (
-        UPDATE ledger_head SET position = $13, hash = $14, recorded_at = $12 WHERE singleton
+        UPDATE ledger_head SET position = {_POSITION}, hash = {_HASH}, recorded_at = {_RECORDED_AT}
+        WHERE singleton
     )
-    SELECT pg_notify('ledger_events', $13::text)
+    SELECT pg_notify('ledger_events', {_POSITION}::text)
 """
 
 
@@ -200,19 +239,5 @@ async def write_rows(conn: Connection, state: GroupState) -> None:
 
 def _arguments(state: GroupState) -> list[object]:
     rows = state.rows
-    return [
-        [r.position for r in rows],
-        [r.event_id for r in rows],
-        [r.stream for r in rows],
-        [r.stream_version for r in rows],
-        [r.type for r in rows],
-        [r.effective_date for r in rows],
-        [r.source for r in rows],
-        [r.data for r in rows],
-        [r.metadata for r in rows],
-        [r.target_event_id for r in rows],
-        [r.hash for r in rows],
-        state.recorded_at,
-        state.position,
-        state.hash,
-    ]
+    arrays: list[object] = [[getattr(r, name) for r in rows] for name, _ in ROW_COLUMNS]
+    return [*arrays, state.recorded_at, state.position, state.hash]

@@ -16,10 +16,22 @@ from events.streams import EVENT_CORRECTED, ROUND_ANNOUNCED, RULE_STREAMS_LIKE
 
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
-EVENT_COLUMNS = (
-    "event_id, type, stream, stream_version, position, effective_date, recorded_at,"
-    " source, data, metadata, schema_version, hash"
+EVENT_COLUMN_NAMES = (
+    "event_id",
+    "type",
+    "stream",
+    "stream_version",
+    "position",
+    "effective_date",
+    "recorded_at",
+    "source",
+    "data",
+    "metadata",
+    "schema_version",
+    "hash",
+    "fact",
 )
+EVENT_COLUMNS = ", ".join(EVENT_COLUMN_NAMES)
 
 
 def known_event(row: asyncpg.Record, root_type: str) -> KnownEvent:
@@ -33,7 +45,7 @@ def known_event(row: asyncpg.Record, root_type: str) -> KnownEvent:
         hash=bytes(row["hash"]).hex(),
     )
     digest = fingerprint(
-        row["type"], row["effective_date"], row["source"], row["data"], row["metadata"]
+        row["type"], row["effective_date"], row["source"], row["data"], row["metadata"], row["fact"]
     )
     return KnownEvent(row["event_id"], row["type"], row["stream"], root_type, digest, receipt)
 
@@ -54,6 +66,7 @@ def to_recorded(row: asyncpg.Record) -> RecordedEvent:
         metadata=msgspec.Raw(metadata.encode()) if metadata is not None else None,
         schema_version=row["schema_version"],
         hash=bytes(row["hash"]).hex(),
+        fact=row["fact"],
     )
 
 
@@ -132,23 +145,38 @@ async def recorded_ids(conn: Connection, ids: list[uuid.UUID]) -> set[uuid.UUID]
     return {row["event_id"] for row in rows}
 
 
+# What a fold needs of a report's source, read in the statement (the source's JSON text is
+# parsed by PostgreSQL, which costs less than handing the text over and decoding it here).
+SOURCE_FIELDS = (
+    "e.source ->> 'name' AS source_name, e.source ->> 'url' AS source_url,"
+    " (e.source ->> 'published_at')::timestamptz AS published_at"
+)
+
+
+def history_row(row: asyncpg.Record) -> HistoryRow:
+    """Turn a row read for the folds (``SOURCE_FIELDS`` and the fact key) into a HistoryRow."""
+    return HistoryRow(
+        row["event_id"],
+        row["type"],
+        row["position"],
+        row["recorded_at"],
+        row["effective_date"],
+        row["data"],
+        row["source_name"],
+        row["source_url"],
+        row["published_at"],
+        row["fact"] or "",
+    )
+
+
 async def read_rules(conn: Connection) -> list[HistoryRow]:
     """Return every event of the export-rule streams, in position order."""
     rows = await conn.fetch(
-        f"""SELECT event_id, type, position, recorded_at, effective_date, data::text AS data
-           FROM events WHERE stream LIKE '{RULE_STREAMS_LIKE}' ORDER BY position"""
+        f"""SELECT e.event_id, e.type, e.position, e.recorded_at, e.effective_date,
+                  e.data::text AS data, {SOURCE_FIELDS}, e.fact
+           FROM events e WHERE e.stream LIKE '{RULE_STREAMS_LIKE}' ORDER BY e.position"""
     )
-    return [
-        HistoryRow(
-            r["event_id"],
-            r["type"],
-            r["position"],
-            r["recorded_at"],
-            r["effective_date"],
-            r["data"],
-        )
-        for r in rows
-    ]
+    return [history_row(r) for r in rows]
 
 
 async def stored_rows(conn: Connection, last: int, chunk: int) -> AsyncIterator[list[StoredRow]]:
@@ -214,19 +242,21 @@ async def read_projected(
 # afresh for its values (the plans were as good; planning took longer than running them).
 READ_STREAMS = f"""
     SELECT 's' AS part, e.stream, e.stream_version, e.event_id, e.type, e.position,
-           e.recorded_at, e.effective_date, e.data::text AS data
+           e.recorded_at, e.effective_date, e.data::text AS data, {SOURCE_FIELDS}, e.fact
     FROM unnest((SELECT $1::text[]), (SELECT $2::integer[])) AS s(stream, after)
     JOIN events e ON e.stream = s.stream AND e.stream_version > s.after
     UNION ALL
     SELECT 'r', NULL, NULL, NULL, NULL,
            (SELECT max(e.position) FROM events e WHERE e.stream LIKE '{RULE_STREAMS_LIKE}'),
-           NULL, NULL, NULL
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL
     UNION ALL
-    (SELECT 'p', NULL, NULL, NULL, NULL, e.position, NULL, NULL, NULL FROM events e
+    (SELECT 'p', NULL, NULL, NULL, NULL, e.position, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+     FROM events e
      WHERE e.recorded_at <= (SELECT $3::timestamptz)
      ORDER BY e.recorded_at DESC, e.position DESC LIMIT 1)
     UNION ALL
-    SELECT 'h', NULL, NULL, NULL, NULL, position, recorded_at, NULL, NULL FROM ledger_head
+    SELECT 'h', NULL, NULL, NULL, NULL, position, recorded_at, NULL, NULL, NULL, NULL, NULL, NULL
+    FROM ledger_head
 """
 
 
@@ -236,7 +266,8 @@ async def read_streams(
     """Return in one snapshot the streams' events after the given versions, and the positions.
 
     Each row has a ``part``: ``s`` an event of a stream (``stream``, ``stream_version``,
-    ``event_id``, ``type``, ``position``, ``recorded_at``, ``effective_date``, ``data``), ``r``
+    ``event_id``, ``type``, ``position``, ``recorded_at``, ``effective_date``, ``data``, the
+    source's ``source_name``, ``source_url`` and ``published_at``, and the ``fact`` key), ``r``
     the position of the latest rule event, ``p`` the last position recorded by ``known_at``,
     ``h`` the head's position and recorded_at.
     """

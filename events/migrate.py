@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 
 import asyncpg
+
+from events.fact_fill import fill_fact_keys
 
 # Any constant works as long as every process uses the same one: two processes starting at
 # once queue on this lock, and the second finds the work done.
@@ -41,8 +44,13 @@ class MigrationError(RuntimeError):
     """An applied migration differs from the file shipped under the same version."""
 
 
-async def migrate(connection: asyncpg.Connection) -> list[str]:
-    """Apply every pending migration; return the names of those applied now."""
+async def migrate(
+    connection: asyncpg.Connection, progress: Callable[[int, int], None] | None = None
+) -> list[str]:
+    """Apply every pending migration, then fill in missing fact keys (events/fact_fill.py).
+
+    Return the names of the migrations applied now; ``progress(done, total)`` follows the fill.
+    """
     applied_now: list[str] = []
     await connection.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
     try:
@@ -75,6 +83,7 @@ async def migrate(connection: asyncpg.Connection) -> list[str]:
                     migration.checksum,
                 )
             applied_now.append(migration.name)
+        await fill_fact_keys(connection, progress)
     finally:
         await connection.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
     return applied_now

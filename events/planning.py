@@ -57,6 +57,7 @@ class Row:
     metadata: str | None
     target_event_id: uuid.UUID | None
     hash: bytes
+    fact: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +114,15 @@ def after(previous: dt.datetime, clock: dt.datetime) -> dt.datetime:
 
 
 def fingerprint(
-    type: str, effective_date: dt.date, source: str, data: str, metadata: str | None
+    type: str,
+    effective_date: dt.date,
+    source: str,
+    data: str,
+    metadata: str | None,
+    fact: str | None = None,
 ) -> bytes:
     """Return a digest of an event's content, which an idempotent retry must repeat."""
-    text = f"{type}\n{effective_date.isoformat()}\n{source}\n{data}\n{metadata}"
+    text = f"{type}\n{effective_date.isoformat()}\n{source}\n{data}\n{metadata}\n{fact}"
     return hashlib.sha256(text.encode()).digest()
 
 
@@ -170,7 +176,9 @@ def _plan_event(
     if event.target_event_id is not None:
         stream, root_type = _resolve_amendment(event, state, local)
     assert stream is not None
-    digest = fingerprint(event.type, event.effective_date, event.source, event.data, event.metadata)
+    digest = fingerprint(
+        event.type, event.effective_date, event.source, event.data, event.metadata, event.fact
+    )
     existing = state.known.get(event.event_id) if event.client_chose_id else None
     if existing is not None:
         if existing.fingerprint != digest or existing.receipt is None:
@@ -274,6 +282,7 @@ def _commit(item: _Planned, state: GroupState) -> Receipt:
             event.metadata,
             event.target_event_id,
             digest,
+            event.fact,
         )
     )
     state.position, state.hash = position, digest

@@ -11,6 +11,7 @@ from msgspec import Struct
 
 from events.chain import canonical_json
 from events.errors import FieldError, InvalidEventError
+from events.facts import envelope_fact
 from events.vocabulary import (
     AnyEnvelope,
     EventCorrected,
@@ -51,6 +52,7 @@ class RecordedEvent(Struct, frozen=True, kw_only=True, omit_defaults=True):
     schema_version: int = 1
     metadata: msgspec.Raw | None = None
     hash: str = ""
+    fact: str | None = None  # the fact key stored with it (events/facts.py); none: an amendment
 
 
 class HistoryRow(Struct, frozen=True, gc=False):
@@ -101,6 +103,7 @@ class PreparedEvent:
     target_event_id: uuid.UUID | None
     replacement: dict[str, object] | None
     replacement_date: dt.date | None
+    fact: str | None = None  # the key of the fact reported (events/facts.py), stored with it
 
 
 def _refuse_nul(envelope: AnyEnvelope, index: int | None) -> None:
@@ -109,6 +112,13 @@ def _refuse_nul(envelope: AnyEnvelope, index: int | None) -> None:
         return
     field = "metadata" if index is None else f"events[{index}].metadata"
     message = "must not contain the NUL character (U+0000)"
+    raise InvalidEventError(f"{field}: {message}", [FieldError(field, message)])
+
+
+def _refuse_fact(index: int | None) -> None:
+    """Refuse a ``fact`` on an amendment: it belongs to the fact of the report it amends."""
+    field = "fact" if index is None else f"events[{index}].fact"
+    message = "an amendment belongs to the fact of its target: omit fact"
     raise InvalidEventError(f"{field}: {message}", [FieldError(field, message)])
 
 
@@ -138,6 +148,8 @@ def prepare(envelopes: list[AnyEnvelope], is_batch: bool) -> list[PreparedEvent]
         _refuse_nul(envelope, i if is_batch else None)
         amends = EventCorrected | EventRetracted | ReportRanked
         target = data.target_event_id if isinstance(data, amends) else None
+        if target is not None and envelope.fact is not None:
+            _refuse_fact(i if is_batch else None)
         prepared.append(
             PreparedEvent(
                 event_id=event_id,
@@ -154,6 +166,7 @@ def prepare(envelopes: list[AnyEnvelope], is_batch: bool) -> list[PreparedEvent]
                 target_event_id=target,
                 replacement=data.data if isinstance(data, EventCorrected) else None,
                 replacement_date=data.effective_date if isinstance(data, EventCorrected) else None,
+                fact=envelope_fact(envelope),
             )
         )
     return prepared

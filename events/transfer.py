@@ -70,7 +70,18 @@ def _envelope_bytes(line: bytes) -> bytes:
         return line  # the decoder below reports it
     if "hash" not in fields or "position" not in fields:
         return line
-    return _encoder.encode({k: v for k, v in fields.items() if k not in ASSIGNED_FIELDS})
+    return _encoder.encode({k: v for k, v in fields.items() if not _assigned(k, v)})
+
+
+def _assigned(name: str, value: msgspec.Raw) -> bool:
+    """Whether an exported field was assigned by the ledger rather than given by the client.
+
+    An exported ``fact`` is the stored key: a derived one (it holds a colon, which no slug
+    does) is derived again on import; an explicit one was the client's and is kept.
+    """
+    if name == "fact":
+        return b":" in bytes(value) or bytes(value) == b"null"
+    return name in ASSIGNED_FIELDS
 
 
 def _decode_line(number: int, line: bytes) -> AnyEnvelope:

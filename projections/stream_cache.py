@@ -50,6 +50,10 @@ class Stream:
                 r["recorded_at"],
                 r["effective_date"],
                 decode_payload(r["type"], r["data"]),
+                r["source_name"],
+                r["source_url"],
+                r["published_at"],
+                r["fact"] or "",
             )
             for r in rows
             if r["stream_version"] > self.version

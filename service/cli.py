@@ -155,12 +155,21 @@ def _demo(settings: Settings, args: argparse.Namespace) -> Settings:
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
     from events.migrate import migrate
     from service.database import connect
 
     async def run() -> list[str]:
         async with connect(settings, migrated=False) as conn:
-            return await migrate(conn)
+            columns = (TextColumn("fact keys"), BarColumn(), TaskProgressColumn())
+            with Progress(*columns, TextColumn("{task.completed:,} events"), transient=True) as bar:
+                task = bar.add_task("fill", total=None)
+
+                def progress(done: int, total: int) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                return await migrate(conn, progress)
 
     applied = asyncio.run(run())
     print("applied: " + ", ".join(applied) if applied else "the schema is up to date")
