@@ -12,7 +12,7 @@ import msgspec
 from events.chain import format_instant
 from events.planning import KnownEvent, fingerprint
 from events.records import HistoryRow, Receipt, RecordedEvent, StoredRow
-from events.streams import EVENT_CORRECTED, ROUND_ANNOUNCED, RULE_STREAMS_LIKE
+from events.streams import AMENDMENT_TYPES, EVENT_CORRECTED, ROUND_ANNOUNCED, RULE_STREAMS_LIKE
 
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
@@ -273,3 +273,30 @@ async def read_streams(
     """
     rows: list[asyncpg.Record] = await conn.fetch(READ_STREAMS, streams, after, known_at)
     return rows
+
+
+# The sources in name order, each with how many reports (not amendments) it gave: a walk of the
+# (source name, type) index that stops after ``limit`` names. One statement per filter, as
+# READ_AFTER, so that each keeps its plan; ``name`` matches anywhere in the name, ignoring case.
+_SOURCE_NAME = "(e.source ->> 'name')"
+_REPORTS_ONLY = "e.type NOT IN ({})".format(", ".join(f"'{t}'" for t in sorted(AMENDMENT_TYPES)))
+READ_SOURCES = {
+    filtered: f"""SELECT {_SOURCE_NAME} AS name, count(*) AS reports FROM events e
+            WHERE {_SOURCE_NAME} > $1 AND {_REPORTS_ONLY}{condition}
+            GROUP BY 1 ORDER BY 1 LIMIT $2"""
+    for filtered, condition in {
+        False: "",
+        True: f" AND strpos(lower({_SOURCE_NAME}), lower($3)) > 0",
+    }.items()
+}
+
+
+async def read_sources(
+    conn: Connection, after: str, limit: int, name: str | None = None
+) -> list[tuple[str, int]]:
+    """Return up to ``limit`` sources named after ``after`` and their numbers of reports."""
+    arguments: list[object] = [after, limit]
+    if name is not None:
+        arguments.append(name)
+    rows = await conn.fetch(READ_SOURCES[name is not None], *arguments)
+    return [(row["name"], row["reports"]) for row in rows]

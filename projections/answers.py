@@ -14,7 +14,15 @@ from events.errors import FieldError, InvalidQueryError
 from events.log import Connection, read_rules
 from events.streams import company_stream, stream_id
 from projections import lookups, projector
-from projections.company import CompanyState, DatedValuation, fold_company, valuations_in_order
+from projections.company import (
+    CompanyState,
+    DatedValuation,
+    fold_company,
+    restrictions,
+    valuations_in_order,
+)
+from projections.disputes import DisputedFact, disputed_facts
+from projections.provenance import SourceRef
 from projections.rules import RuleState, rules_in_force
 from projections.stream_cache import Snapshot, StreamCache
 from projections.timeline import (
@@ -202,10 +210,37 @@ async def companies(
     return found, _seen(history, min(history.position, indexed)), last
 
 
+async def company_disputes(
+    conn: Connection,
+    cache: StreamCache,
+    rules: RuleCache,
+    company_id: str,
+    as_of: dt.date,
+    known_at: dt.datetime,
+) -> tuple[list[DisputedFact] | None, Seen]:
+    """Return the company's facts on which sources disagree (None: company unknown)."""
+    stream = company_stream(company_id)
+    history = await cache.read(conn, [stream], known_at)
+    ordered = history.facts(stream).until(as_of)
+    state = fold_company(company_id, ordered, [])
+    if state is None:
+        return None, _seen(history)
+    in_force = await rules.in_force(conn, history, known_at, as_of)
+    restricting = {r.rule_id for r in restrictions(company_id, state.jurisdiction, in_force)}
+    mine = [rule for rule in in_force if rule.rule_id in restricting]
+    return disputed_facts(ordered, mine), _seen(history)
+
+
+Holdings = list[tuple[str, list[str], list[SourceRef]]]
+
+
 async def portfolio(
     conn: Connection, cache: StreamCache, investor_id: str, as_of: dt.date, known_at: dt.datetime
-) -> tuple[list[tuple[str, list[str]]] | None, Seen]:
-    """Return the companies and rounds an investor took part in (None: investor unknown)."""
+) -> tuple[Holdings | None, Seen]:
+    """Return the companies and rounds an investor took part in (None: investor unknown).
+
+    Each company comes with the reports that named the investor in those rounds.
+    """
     indexed = (await projector.status(conn)).position  # before the lookup it bounds
     links = await lookups.investor_company_ids(conn, investor_id)
     streams = [company_stream(company_id) for company_id, _ in links]
@@ -219,11 +254,20 @@ async def portfolio(
         state = fold_company(company_id, history.facts(stream).until(as_of), [])
         if state is None:
             continue
-        rounds = [
-            r.round_name
-            for r in state.rounds
-            if any(i.investor_id == investor_id for i in r.investors)
-        ]
+        rounds: list[str] = []
+        naming: dict[object, SourceRef] = {}
+        for round_ in state.rounds:
+            for investor in round_.investors:
+                if investor.investor_id == investor_id:
+                    rounds.append(round_.round_name)
+                    naming.update((s.event_id, s) for s in investor.sources)
         if rounds:
-            holdings.append((company_id, rounds))
+            holdings.append((company_id, rounds, sorted(naming.values(), key=_published)))
     return holdings, seen
+
+
+def _published(source: SourceRef) -> tuple[dt.datetime, str]:
+    return source.published_at or _OLDEST, str(source.event_id)
+
+
+_OLDEST = dt.datetime.min.replace(tzinfo=dt.UTC)

@@ -12,6 +12,8 @@ from events.records import Receipt, RecordedEvent
 from events.vocabulary import EVENT_TYPES, TEXT_PATTERN
 from projections.company import CompanyState
 from projections.company import DatedValuation as DatedValuation  # answers carry it too
+from projections.disputes import DisputedFact
+from projections.provenance import SourceRef
 from projections.rules import RuleState
 
 # Appending and reading events
@@ -87,10 +89,11 @@ class Valuations(Struct, frozen=True, kw_only=True):
 
 
 class Holding(Struct, frozen=True):
-    """The rounds of one company an investor took part in."""
+    """The rounds of one company an investor took part in, and the reports that said so."""
 
     company_id: str
     rounds: list[str]
+    sources: list[SourceRef] = []
 
 
 class Portfolio(Struct, frozen=True, kw_only=True):
@@ -110,6 +113,30 @@ class ExportRules(Struct, frozen=True, kw_only=True):
     as_of: dt.date
     known_at: str
     position: int
+
+
+class CompanyDisputes(Struct, frozen=True, kw_only=True):
+    """A company's facts on which sources disagree, each disputed field with both sides."""
+
+    company_id: str
+    facts: list[DisputedFact]
+    as_of: dt.date
+    known_at: str
+    position: int
+
+
+class SourceCount(Struct, frozen=True, kw_only=True):
+    """A source (by ``source.name``) and how many reports it gave."""
+
+    name: str
+    reports: int
+
+
+class SourcePage(Struct, frozen=True, kw_only=True):
+    """Sources in name order; ``next_after`` continues the list, or is null at its end."""
+
+    sources: list[SourceCount]
+    next_after: str | None
 
 
 # Health

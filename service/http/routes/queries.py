@@ -1,4 +1,4 @@
-"""Point-in-time queries: companies, valuations, portfolios and export rules."""
+"""Point-in-time queries: companies, valuations, portfolios, export rules, disputes, sources."""
 
 from __future__ import annotations
 
@@ -9,20 +9,25 @@ import msgspec
 from litestar import Controller, get
 from litestar.params import PathParameter, QueryParameter
 
+from events import log
 from events.chain import format_instant
 from events.codes import country_codes
-from events.vocabulary import SLUG_PATTERN
+from events.vocabulary import SLUG_PATTERN, TEXT_PATTERN
 from projections import answers
 from service.http.auth import BEARER, SCOPE_OPT
 from service.http.dependencies import Reads
+from service.http.examples import DISPUTES_RESPONSE, SOURCES_RESPONSE
 from service.http.problems import problem
 from service.schemas import (
     Company,
+    CompanyDisputes,
     CompanyPage,
     CompanySummary,
     ExportRules,
     Holding,
     Portfolio,
+    SourceCount,
+    SourcePage,
     Valuations,
 )
 
@@ -170,7 +175,7 @@ class QueriesController(Controller):
             raise problem(404, f"no round in the ledger names the investor {investor_id!r}")
         return Portfolio(
             investor_id=investor_id,
-            companies=[Holding(c, r) for c, r in holdings],
+            companies=[Holding(c, r, sources) for c, r, sources in holdings],
             as_of=day,
             known_at=_instant(seen.known_at),
             position=seen.position,
@@ -202,4 +207,61 @@ class QueriesController(Controller):
         )
         return ExportRules(
             rules=rules, as_of=day, known_at=_instant(seen.known_at), position=seen.position
+        )
+
+    @get("/companies/{company_id:str}/disputes", responses=DISPUTES_RESPONSE)
+    async def disputes(
+        self,
+        reads: Reads,
+        company_id: Slug,
+        as_of: AsOf = None,
+        known_at: KnownAt = None,
+        min_position: MinPosition = None,
+    ) -> CompanyDisputes:
+        """Return the company's facts on which sources disagree, with both sides."""
+        day, instant = _moment(as_of, known_at)
+        found, seen = await reads.answer(
+            min_position,
+            lambda conn: answers.company_disputes(
+                conn, reads.streams, reads.rules, company_id, day, instant
+            ),
+        )
+        if found is None:
+            raise problem(404, f"the ledger holds no fact about {company_id!r} by {day}")
+        return CompanyDisputes(
+            company_id=company_id,
+            facts=found,
+            as_of=day,
+            known_at=_instant(seen.known_at),
+            position=seen.position,
+        )
+
+    @get("/sources", responses=SOURCES_RESPONSE)
+    async def sources(
+        self,
+        reads: Reads,
+        name: Annotated[
+            str | None,
+            QueryParameter(
+                min_length=1,
+                max_length=200,
+                pattern=TEXT_PATTERN,
+                description="only sources whose name contains it, ignoring case",
+            ),
+        ] = None,
+        after: Annotated[
+            str | None,
+            QueryParameter(
+                max_length=200, pattern=TEXT_PATTERN, description="the last name of a page"
+            ),
+        ] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+    ) -> SourcePage:
+        """Return sources in name order, each with how many reports it gave."""
+        found = await reads.answer(
+            None, lambda conn: log.read_sources(conn, after or "", limit, name)
+        )
+        last = found[-1][0] if len(found) == limit else None
+        return SourcePage(
+            sources=[SourceCount(name=n, reports=count) for n, count in found], next_after=last
         )
