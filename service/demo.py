@@ -1,10 +1,12 @@
-"""The demo: public reports on Zhipu AI's 2023 funding, loaded into a fresh embedded database.
+"""The demo: five public reports of Zhipu AI's 2023 raise, loaded into a fresh embedded database.
 
-The dataset (``demo_data/zhipu-2023.jsonl``) holds the facts of those reports only, each with
-the report it comes from: the companies, the 2023 rounds, the valuations of July and September,
-the August approval, the US export rules of October 2022 and October 2023, and one correction
-where the reports disagree on the dollar figure of the round. Each event is appended on its
-own, so each has its own ``recorded_at`` and ``known_at`` can fall between any two of them.
+The dataset (``demo_data/zhipu-2023.jsonl``) records what each report says as that source's own
+events (its outlet as ``source.name``; author, title and date precision in ``metadata``): the
+companies, the 2023 rounds (the raise reported by all five, one giving US$341 million where
+four give US$342 million), the valuations of July and September, the August approval, and the
+US export rules of 2022 and October 2023. The reports are appended in order of publication
+as far as their texts tell, each event on its own, so each has its own ``recorded_at`` and
+``known_at`` can fall between any two of them.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@
 
 import { drawChart } from "./chart.js";
 import { instant, instantElement, investorNames, isoDate, moneyElement, sourceElement } from "./format.js";
+import { provenanceElement } from "./provenance.js";
 
 const TOKEN_KEY = "ledger-explorer-token";
 const $ = (id) => document.getElementById(id);
@@ -135,7 +136,7 @@ async function refresh() {
 
 function clearState() {
   $("company-name").textContent = "not known at that point";
-  for (const id of ["jurisdiction", "valuation", "total-raised", "investors", "approvals", "answered"]) $(id).textContent = "–";
+  for (const id of ["reported-by", "jurisdiction", "valuation", "total-raised", "investors", "approvals", "answered"]) $(id).textContent = "–";
   $("rounds").tBodies[0].replaceChildren();
   $("rules").replaceChildren();
   $("chart").replaceChildren();
@@ -154,16 +155,21 @@ const COLUMNS = ["Effective", "Round", "Amount", "In USD", "Investors"];
 function showState(s) {
   const name = investorNames([...s.rounds, ...streamEvents.map((e) => e.data.data || e.data)]);
   $("company-name").textContent = s.legal_name ? `${s.name} · ${s.legal_name}` : s.name;
+  $("reported-by").replaceChildren(...(s.sources && s.sources.length ? [provenanceElement(s)] : ["no report of its registration"]));
   $("jurisdiction").textContent = s.jurisdiction;
   const v = s.valuation;
   $("valuation").replaceChildren(...(v
-    ? [moneyElement("span", v.value, v.currency), ` (effective ${v.effective_date}${v.basis ? `, ${v.basis}` : ""})`]
+    ? [moneyElement("span", v.value, v.currency), ` (effective ${v.effective_date}${v.basis ? `, ${v.basis}` : ""}) `, provenanceElement(v)]
     : ["none reported"]));
   $("total-raised").replaceChildren(moneyElement("span", s.total_raised_usd, "USD"));
   $("investors").textContent = s.investors.length ? s.investors.map(name).join(", ") : "none";
-  $("approvals").textContent = s.approvals.length
-    ? s.approvals.map((a) => `${a.status} by ${a.authority} (${a.jurisdiction}): ${a.scope}${a.product ? `, ${a.product}` : ""} since ${a.effective_date}`).join("; ")
-    : "none";
+  $("approvals").replaceChildren(...(s.approvals.length
+    ? s.approvals.map((a) => {
+      const item = el("div", `${a.status} by ${a.authority} (${a.jurisdiction}): ${a.scope}${a.product ? `, ${a.product}` : ""} since ${a.effective_date} `, "approval");
+      item.append(provenanceElement(a));
+      return item;
+    })
+    : ["none"]));
   $("answered").replaceChildren(`as of ${s.as_of}, as known at `, instantElement(s.known_at), ` (position ${s.position})`);
   const rows = s.rounds.map((r) => {
     const tr = el("tr");
@@ -173,12 +179,18 @@ function showState(s) {
       el("td", r.investors.map((i) => i.name || i.investor_id).join(", ")));
     // on a phone each row is a block, each cell labelled by its column (explorer.css)
     [...tr.cells].forEach((cell, i) => { cell.dataset.label = COLUMNS[i]; });
-    return tr;
+    // the round's sources below it, across the table, wide enough to read a dispute
+    const sources = el("tr", undefined, "round-sources");
+    const cell = provenanceElement(r, "td");
+    cell.colSpan = COLUMNS.length;
+    cell.dataset.label = "Sources";
+    sources.append(cell);
+    return [tr, sources];
   });
-  $("rounds").tBodies[0].replaceChildren(...rows);
+  $("rounds").tBodies[0].replaceChildren(...rows.flat());
   const rules = s.export_restrictions.map((r) => {
     const li = el("li");
-    li.append(el("strong", r.title), el("span", ` (${r.authority}, since ${r.effective_date}; applies by ${r.reason}): ${r.restricted_items.join(", ")}`));
+    li.append(el("strong", r.title), el("span", ` (${r.authority}, since ${r.effective_date}; applies by ${r.reason}): ${r.restricted_items.join(", ")} `), provenanceElement(r));
     li.dataset.ruleId = r.rule_id;
     return li;
   });
@@ -213,6 +225,7 @@ function showTimeline(knownAt) {
     const source = el("div", "source: ", "source");
     source.append(sourceElement(e.source));
     if (e.source.published_at) source.append(", published ", instantElement(e.source.published_at));
+    if (e.metadata && e.metadata.author) source.append(`, by ${e.metadata.author}`);
     li.append(source);
     const when = el("div", "recorded ", "when");
     when.append(instantElement(e.recorded_at), ` at position ${e.position}`);

@@ -12,4 +12,4 @@ async def test_the_dataset_imports_like_any_file(db_url: str, tmp_path: Path) ->
     first = ledger(db_url, "import", str(DATASET))
     again = ledger(db_url, "import", str(DATASET))
     assert first.returncode == 0, first.stderr
-    assert "12 appended" in first.stdout and "0 appended, 12 already recorded" in again.stdout
+    assert "28 appended" in first.stdout and "0 appended, 28 already recorded" in again.stdout

@@ -1,4 +1,4 @@
-"""The explorer as an analyst shows it: readable amounts, ISO dates, links, phone and desk."""
+"""The explorer as an analyst shows it: amounts, dates, sources, disputes, phone and desk."""
 
 from __future__ import annotations
 
@@ -16,6 +16,13 @@ from tests.system.browser import CHROMIUM, CHROMIUM_FLAGS, require_chromium
 require_chromium()
 
 REPORT_URL = "https://example.com/reports/baichuan-2023"
+OUTLETS = [
+    "South China Morning Post",
+    "Maginative",
+    "Unattributed web article",
+    "Coinspeaker",
+    "Interesting Engineering",
+]
 INSTANT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC")
 
 
@@ -103,6 +110,26 @@ async def test_the_explorer_reads_well_on_a_phone_and_a_desk(
             assert await overflow(page) == []
             await page.screenshot(path=str(artifacts / f"explorer-{width}.png"), full_page=True)
 
+            # each fact says how many sources report it; the raise's open to names and a dispute
+            await expect(page.locator("#valuation summary")).to_have_text("2 sources")
+            await expect(page.locator("#approvals summary")).to_have_text("4 sources")
+            await expect(page.locator("#rules summary")).to_have_text("4 sources")
+            raise_ = page.locator(".round-sources").last
+            await raise_.locator(".sources summary").click()
+            await expect(raise_.locator(".sources li")).to_have_count(5)
+            for outlet in OUTLETS:
+                await expect(raise_.locator(".sources")).to_contain_text(outlet)
+            await raise_.locator(".dispute summary").click()
+            chosen, other = raise_.locator(".dispute .side.chosen"), raise_.locator(".side.other")
+            await expect(chosen).to_contain_text("shown: US$342 million (4 sources)")
+            await expect(chosen.locator("li")).to_have_count(4)
+            await expect(other).to_contain_text("other: US$341 million (1 source)")
+            await expect(other.locator("li")).to_have_text([re.compile("^Interesting Engineering")])
+            assert await overflow(page) == []
+            await page.screenshot(
+                path=str(artifacts / f"explorer-{width}-sources.png"), full_page=True
+            )
+
             # a date typed as ISO is asked at once
             await page.fill("#as-of", "2023-09-14")
             await expect(page.locator("#valuation")).to_contain_text("US$500 million")
@@ -115,6 +142,12 @@ async def test_the_explorer_reads_well_on_a_phone_and_a_desk(
             await expect(link).to_have_attribute("rel", re.compile(r"\bnoopener\b"))
             await page.fill("#as-of", "2023-12-01")
             await expect(page.locator("#valuation")).to_contain_text("US$2 billion")
+            # a fact's source with an address links to it from the fact too
+            await page.locator("#valuation summary").click()
+            link = page.locator(f'#valuation .sources a[href="{REPORT_URL}"]')
+            await expect(link).to_have_text("A report with a link")
+            await expect(link).to_have_attribute("target", "_blank")
+            await expect(link).to_have_attribute("rel", re.compile(r"\bnoopener\b"))
             assert await overflow(page) == []
             await page.screenshot(
                 path=str(artifacts / f"explorer-{width}-baichuan.png"), full_page=True

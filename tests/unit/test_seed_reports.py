@@ -5,17 +5,19 @@ from __future__ import annotations
 from projections.provenance import Alternative
 from tests.unit.reports import COMPANY, Reports, published, ref
 
-# What each of the five reports says: its source, when it was published (when it says), the
-# USD figure it gives for the 2.5 billion yuan, and the investors it names.
+# What each of the five reports says (as the demo records them, service/demo_data/): its
+# source, when it was published (when it says), the USD figure it gives for the 2.5 billion
+# yuan, and the investors it names.
 SEED_REPORTS = [
     ("Interesting Engineering", published(23), "341000000",
      ["sequoia", "hillhouse", "xiaomi", "alibaba", "tencent"]),
-    ("Report 001", None, "342000000",
+    ("Unattributed web article", None, "342000000",
      ["alibaba", "tencent", "ant-group", "xiaomi", "hongshan", "meituan"]),
-    ("South China Morning Post", published(21), "342000000",
-     ["alibaba", "tencent", "ant-group", "meituan", "xiaomi", "hongshan"]),
-    ("Report 003", None, "342000000", ["alibaba", "tencent", "meituan", "ant-group"]),
-    ("Report 004", None, "342000000",
+    ("South China Morning Post", None, "342000000",
+     ["alibaba", "tencent", "ant-group", "meituan", "xiaomi", "shunwei-capital", "gl-ventures",
+      "hongshan"]),
+    ("Maginative", None, "342000000", ["alibaba", "tencent", "meituan", "ant-group"]),
+    ("Coinspeaker", None, "342000000",
      ["alibaba", "tencent", "hongshan", "meituan", "ant-group", "xiaomi"]),
 ]  # fmt: skip
 
@@ -26,7 +28,7 @@ def seed_log() -> tuple[Reports, list[object]]:
         "company_registered",
         "2019-06-01",
         {"company_id": COMPANY, "name": "Zhipu AI", "jurisdiction": "CN"},
-        "Report 003",
+        "Maginative",
     )
     reports = []
     for source, when, usd, investors in SEED_REPORTS:
@@ -62,7 +64,7 @@ def test_the_raise_names_every_investor_any_report_named() -> None:
     named = {i.investor_id: {s.name for s in i.sources} for i in round_.investors}
     assert named["hillhouse"] == {"Interesting Engineering"}
     assert len(named["alibaba"]) == 5
-    assert len(named) == 8
+    assert len(named) == 10
 
 
 def test_before_the_other_reports_the_first_report_stood_alone() -> None:
