@@ -29,14 +29,6 @@ def contradictions(payload: object) -> list[FieldError]:
         for name, money in _money_of(payload)
         if money.currency in NOT_MONEY
     ]
-    if isinstance(payload, RoundAnnounced) and payload.amount is None and payload.amount_usd:
-        found.append(
-            FieldError(
-                "amount_usd",
-                "is given for a round whose amount is not known (amount is null): give the "
-                "amount in its currency as well, or leave amount_usd out",
-            )
-        )
     return found
 
 

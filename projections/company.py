@@ -304,16 +304,15 @@ def _approval(fact: EffectiveFact) -> Approval:
 def _total_usd(rounds: Iterable[Round]) -> str:
     """Sum the reported USD figures: no exchange rate is ever made up.
 
-    A round in USD counts its own amount; another currency counts its reported ``amount_usd``;
-    a round with neither (undisclosed, or no USD figure reported) counts nothing. Decimal
-    addition is exact, so the sum is exactly the sum of the reported strings.
+    A round in USD counts its own amount; any other round counts its reported ``amount_usd``,
+    also one whose amount in its own currency is not known (a report that gives only a dollar
+    figure); a round with neither counts nothing. Decimal addition is exact, so the sum is
+    exactly the sum of the reported strings.
     """
     total = Decimal(0)
     add = _EXACT.add
     for r in rounds:
-        if r.amount is None:
-            continue
-        if r.amount.currency == "USD":
+        if r.amount is not None and r.amount.currency == "USD":
             total = add(total, Decimal(r.amount.value))
         elif r.amount_usd is not None:
             total = add(total, Decimal(r.amount_usd))

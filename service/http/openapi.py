@@ -77,16 +77,27 @@ def json_body(body_type: Any, description: str, required: bool = True) -> type[O
 
 
 DEMO_DATASET = Path(__file__).parent.parent / "demo_data" / "zhipu-2023.jsonl"
-RETRACTION_EXAMPLE = {
-    "event_id": "0f7d3c52-9a41-4f6e-b0c8-2d5e7a1b9c34",
-    "type": "event_retracted",
-    "effective_date": "2023-10-20",
-    "source": {"name": "Data desk", "published_at": "2023-10-24T09:00:00Z"},
-    "data": {
-        "target_event_id": "6cebb8c8-cc20-5c9b-ad81-39178fcc65f3",
-        "reason": "entered twice by mistake",
-    },
-}
+
+
+def _correction_example(report: dict[str, Any]) -> dict[str, Any]:
+    data = {**report["data"], "round_name": report["data"]["round_name"] + " (first close)"}
+    return {
+        "event_id": "5b0e2d8a-6c1f-4e3b-9a7d-8c2f1e0d9b46",
+        "type": "event_corrected",
+        "effective_date": report["effective_date"],
+        "source": {"name": "Data desk", "published_at": "2023-10-24T08:00:00Z"},
+        "data": {"target_event_id": report["event_id"], "data": data},
+    }
+
+
+def _retraction_example(target_event_id: str) -> dict[str, Any]:
+    return {
+        "event_id": "0f7d3c52-9a41-4f6e-b0c8-2d5e7a1b9c34",
+        "type": "event_retracted",
+        "effective_date": "2023-10-20",
+        "source": {"name": "Data desk", "published_at": "2023-10-24T09:00:00Z"},
+        "data": {"target_event_id": target_event_id, "reason": "entered twice by mistake"},
+    }
 
 
 def _rank_example(target_event_id: str) -> dict[str, Any]:
@@ -114,9 +125,9 @@ def append_examples() -> dict[str, Example]:
             by_id[envelope["event_id"]] = envelope
             if b"null" not in line:  # the document drops nulls, which would change the event
                 found.setdefault(envelope["type"], envelope)
-    # the round shown is the one the correction shown corrects, so that the examples fit
-    found["round_announced"] = by_id[found["event_corrected"]["data"]["target_event_id"]]
-    found.setdefault("event_retracted", RETRACTION_EXAMPLE)
+    # the amendments shown amend the reports shown, so that the examples fit together
+    found.setdefault("event_corrected", _correction_example(found["round_announced"]))
+    found.setdefault("event_retracted", _retraction_example(found["round_announced"]["event_id"]))
     found.setdefault("report_ranked", _rank_example(found["valuation_reported"]["event_id"]))
     examples = {
         name: Example(summary=name.replace("_", " "), value=value) for name, value in found.items()

@@ -27,24 +27,28 @@ def round_without_amount(company: str) -> dict[str, Any]:
     return envelope
 
 
-async def test_amount_usd_without_an_amount_is_refused(db_url: str, tokens: Tokens) -> None:
+async def test_a_dollar_figure_without_the_amount_counts_in_the_total(
+    db_url: str, tokens: Tokens
+) -> None:
     async with client_for(db_url) as client:
         company = unique_id()
-        registered = await append(client, tokens, f.company_registered(company))
-        # given a round whose amount is unknown but which states its worth in USD
+        await append(client, tokens, f.company_registered(company))
+        # given a round whose amount in its own currency is unknown but whose USD figure is
+        # reported, and a round with neither
         envelope = round_without_amount(company)
-        # then it is refused alone, in a batch, and as a correction's payload
-        assert await refused(client, tokens, envelope) == ["data.amount_usd"]
-        batch = {"events": [f.valuation_reported(company), envelope]}
-        assert await refused(client, tokens, batch) == ["events[1].data.amount_usd"]
-        kept = await append(client, tokens, f.round_announced(company))
-        correction = f.corrected(kept["event_id"], envelope["data"])
-        assert await refused(client, tokens, correction) == ["data.data.amount_usd"]
-        # while a round of unknown amount without amount_usd is a fact like any other
-        del envelope["data"]["amount_usd"]
+        envelope["data"]["amount_usd"] = "342000000"
         await append(client, tokens, envelope)
-        assert registered["position"] == 1
-    assert await count_events(db_url) == 3
+        undisclosed = round_without_amount(company)
+        undisclosed["data"]["round_name"] = "Series Z"
+        undisclosed["data"].pop("amount_usd", None)
+        await append(client, tokens, undisclosed)
+        # then the reported dollar figure counts, and the undisclosed round nothing
+        state = (await client.get(f"/companies/{company}", headers=tokens.header())).json()
+        assert state["total_raised_usd"] == "342000000"
+        assert {r["round_name"]: r["amount_usd"] for r in state["rounds"]} == {
+            envelope["data"]["round_name"]: "342000000",
+            "Series Z": None,
+        }
 
 
 @pytest.mark.parametrize("code", ["XXX", "XTS"])
