@@ -21,6 +21,9 @@ from events.streams import AMENDMENT_TYPES
 
 FILL_BATCH = 5_000
 
+# The one change the log's rows ever take (a key filled in once, in a session the guard lets
+# through only for that: migration 0012), kept here beside the fill rather than with the
+# reader in events/log.py, like the writer's statements in events/commit.py.
 # The same predicate as the partial index's, so that the planner walks the index.
 _WAITING = "fact IS NULL AND type NOT IN ({})".format(
     ", ".join(f"'{t}'" for t in sorted(AMENDMENT_TYPES))

@@ -176,6 +176,16 @@ async def head_position(conn: Connection) -> int:
     return position
 
 
+async def committed_for(conn: Connection, position: int) -> float:
+    """Return how long ago, by this database's clock, the event at ``position`` was recorded."""
+    seconds = await conn.fetchval(
+        "SELECT extract(epoch FROM clock_timestamp() - recorded_at)::float8"
+        " FROM events WHERE position = $1",
+        position,
+    )
+    return max(0.0, float(seconds or 0.0))
+
+
 async def recorded_ids(conn: Connection, ids: list[uuid.UUID]) -> set[uuid.UUID]:
     """Return which of ``ids`` are recorded events."""
     rows = await conn.fetch("SELECT event_id FROM events WHERE event_id = ANY($1::uuid[])", ids)

@@ -23,7 +23,7 @@ from typing import TypeVar
 import asyncpg
 
 from events.errors import LedgerError
-from events.log import Connection, head_position
+from events.log import Connection, committed_for, head_position
 from service.database import create_pool
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,8 @@ class Replicas:
         """Read the primary's head and each standby's replayed head and lag."""
         try:
             async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
-                primary_head = await self.primary.fetchval("SELECT position FROM ledger_head")
+                async with self.primary.acquire() as conn:
+                    primary_head = await head_position(conn)
             self.primary_up = True
         except GONE:
             self.primary_up, primary_head = False, None
@@ -176,7 +177,8 @@ class Replicas:
             async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
                 if standby.pool is None:
                     standby.pool = await create_pool(standby.url, STANDBY_POOL_SIZE, self._timeout)
-                standby.head = await standby.pool.fetchval("SELECT position FROM ledger_head")
+                async with standby.pool.acquire() as conn:
+                    standby.head = await head_position(conn)
                 standby.lag_events, standby.lag_seconds = 0, 0.0
                 if primary_head is not None and primary_head > standby.head:
                     standby.lag_events = primary_head - standby.head
@@ -191,9 +193,5 @@ class Replicas:
 
     async def _waiting(self, position: int) -> float:
         """How long the event at ``position`` has been committed on the primary."""
-        seconds = await self.primary.fetchval(
-            "SELECT extract(epoch FROM clock_timestamp() - recorded_at)::float8"
-            " FROM events WHERE position = $1",
-            position,
-        )
-        return max(0.0, float(seconds or 0.0))
+        async with self.primary.acquire() as conn:
+            return await committed_for(conn, position)

@@ -1,4 +1,9 @@
-"""Fixtures: one PostgreSQL per session (embedded, or DATABASE_URL), a fresh database per test."""
+"""Fixtures: one PostgreSQL per session (embedded, or DATABASE_URL), a fresh database per test.
+
+Tests read (and tamper with) the log's tables in SQL of their own, on purpose: they check the
+service against what the database holds, never against the service's own reader
+(events/log.py), which is what they test.
+"""
 
 from __future__ import annotations
 
