@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import itertools
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -34,10 +35,15 @@ def generated(server: str, tmp_path: Path) -> Iterator[Any]:
     document = tmp_path / "openapi.json"
     document.write_bytes(httpx.get(f"{server}/schema/openapi.json").content)
     (tmp_path / "config.yaml").write_text(CONFIG)
+    options = {
+        "--path": str(document),
+        "--config": str(tmp_path / "config.yaml"),
+        "--output-path": str(tmp_path / PACKAGE),
+        "--meta": "none",
+    }
+    arguments = itertools.chain(*options.items())
     made = subprocess.run(
-        [sys.executable, "-m", "openapi_python_client", "generate", "--path", str(document)]
-        + ["--config", str(tmp_path / "config.yaml"), "--meta", "none"]
-        + ["--output-path", str(tmp_path / PACKAGE)],
+        [sys.executable, "-m", "openapi_python_client", "generate", *arguments],
         capture_output=True,
         text=True,
         timeout=120,
