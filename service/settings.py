@@ -67,7 +67,7 @@ class Settings(Struct, frozen=True, kw_only=True):
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Build settings from ``env`` (default: the process environment), or raise SettingsError."""
+        """Build settings from ``env`` (default: the environment), or raise SettingsError."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
         for field, (variable, read) in VARIABLES.items():
