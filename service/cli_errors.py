@@ -75,8 +75,10 @@ def explain(exc: BaseException) -> str | None:
             "PostgreSQL runs there and accepts this user (DATABASE_URL), or unset DATABASE_URL "
             "to use an embedded one in LEDGER_DATA_DIR"
         )
-    if isinstance(exc, asyncpg.InterfaceError | asyncpg.PostgresError):
-        return f"{describe_database()} failed: {_first_line(exc)}; try again"
+    if isinstance(exc, asyncpg.PostgresError):  # say, a role without the privileges it needs
+        return f"{describe_database()} refused: {_first_line(exc)} (ledger --debug shows where)"
+    if isinstance(exc, asyncpg.InterfaceError):
+        return f"lost {describe_database()}: {_first_line(exc)}; try again"
     return None
 
 
