@@ -28,6 +28,7 @@ from service.http.dependencies import ReadSide, dependencies
 from service.http.limits import InFlight, RateLimiter
 from service.http.logs import stamp_response
 from service.http.metrics import STREAM_READS, SUBSCRIBERS_CUT, request_metrics
+from service.http.openapi import SharedSchemas
 from service.http.problems import PROBLEM_RESPONSES, problem_details_plugin, unexpected_error
 from service.http.routes.events import EventsController
 from service.http.routes.health import health, live, metrics, ready
@@ -202,7 +203,7 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
             description="Immutable private-market facts with point-in-time answers.",
             path="/schema",
             openapi_router=docs_router(),
-            render_plugins=[SwaggerPage()],
+            render_plugins=[SwaggerPage(), SharedSchemas()],
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="ldg_…")

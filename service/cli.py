@@ -1,46 +1,93 @@
-"""The ``ledger`` command line: serve, migrate, verify and manage keys."""
+"""The ledger command line: serve, migrate, verify and manage keys."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import atexit
+import errno
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import msgspec
 
+from service.cli_errors import COULD_NOT, CommandError, describe_database, guarded
 from service.settings import Settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command named on the command line."""
-    parser = _parser()
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
+    long_running = args.command in ("serve", "worker")
+    return guarded(lambda: _run(args, long_running), debug=args.debug, long_running=long_running)
+
+
+def _run(args: argparse.Namespace, long_running: bool) -> int:
     settings = Settings.from_env()
     # The service logs at LEDGER_LOG_LEVEL; one-shot commands speak only when something is wrong.
     from service.http.logs import configure
 
-    long_running = args.command in ("serve", "worker")
     configure(settings.log_level if long_running else "warning", settings.log_format)
     handler = args.handler
     result: int = handler(settings, args)
     return result
 
 
+class _Parser(argparse.ArgumentParser):
+    """Says a mistake on the command line in one line, and where to read more."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _PlainHelp)  # the subcommands' parsers too
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(COULD_NOT, f"error: {message} (see {self.prog} --help)\n")
+
+
+class _PlainHelp(argparse.HelpFormatter):
+    """Help as plain text: the double backticks of the docstrings are left out."""
+
+    def _format_text(self, text: str) -> str:
+        return super()._format_text(text.replace("``", ""))
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        return super()._expand_help(action).replace("``", "")
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1 to 65535")
+    return int(text)
+
+
+def _version() -> str:
+    try:
+        return f"ledger {metadata.version('investment-ledger')}"
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "ledger (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ledger", description=__doc__)
+    from service.keys import SCOPES
+
+    parser = _Parser(prog="ledger", description=__doc__)
+    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of any failure, for a report"
+    )
     commands = parser.add_subparsers(required=True, dest="command")
 
     serve = commands.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", help="address to bind (default LEDGER_HOST or 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (default LEDGER_PORT or 8000)")
+    serve.add_argument("--port", type=_port, help="port (default LEDGER_PORT or 8000)")
     serve.add_argument(
         "--demo",
         action="store_true",
@@ -99,7 +146,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     create = keys.add_parser("create", help="create a key and print its token once")
     create.add_argument("--name", required=True)
-    create.add_argument("--scopes", required=True, help="comma-separated, e.g. events:read,admin")
+    create.add_argument("--scopes", required=True, help="comma-separated, of " + ", ".join(SCOPES))
     create.set_defaults(handler=_keys_create)
     keys.add_parser("list", help="list keys (never their tokens)").set_defaults(handler=_keys_list)
     revoke = keys.add_parser("revoke", help="revoke a key at once")
@@ -114,7 +161,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from service.app import create_app
     from service.http.slow_clients import with_header_timeout
 
-    if args.demo:
+    host, port = args.host or settings.host, args.port or settings.port
+    _check_port(host, port)  # before the demo prints a token and a link to another server
+    if not args.demo:
+        asyncio.run(_reachable(settings))
+    else:
         if settings.database_url:
             print("error: --demo starts a database of its own; unset DATABASE_URL", file=sys.stderr)
             return 2
@@ -131,8 +182,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         create_app(settings),
-        host=args.host or settings.host,
-        port=args.port or settings.port,
+        host=host,
+        port=port,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         http=with_header_timeout(settings.header_timeout_seconds),
         access_log=False,  # service/http/logs.py logs each request, with its id
@@ -141,6 +192,32 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=30,
     )
     return 0
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse at once a port another process listens on, or an address not of this machine."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise CommandError(
+                    f"port {port} on {host} is in use (another ledger serve?); stop it, or "
+                    "choose another port with --port or LEDGER_PORT"
+                ) from None
+            raise CommandError(
+                f"cannot listen on {host}:{port} ({exc.strerror}); give an address of this "
+                "machine with --host or LEDGER_HOST"
+            ) from None
+
+
+async def _reachable(settings: Settings) -> None:
+    """Connect once, so that an unreachable database is one line, before the server starts."""
+    from service.database import connect
+
+    async with connect(settings, migrated=False):
+        pass
 
 
 def _demo(settings: Settings, args: argparse.Namespace) -> Settings:
@@ -271,9 +348,12 @@ def _verify_file(path: Path, previous_hash: str | None) -> int:
         anchor = bytes.fromhex(previous_hash) if previous_hash else None
         with path.open("rb") as lines:
             report = verify_export(lines, anchor)
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        print(f"error: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return COULD_NOT
+    except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return COULD_NOT
     if not report.intact:
         print(f"NOT intact at line {report.bad_line}: {report.problem}")
         return 1
@@ -438,7 +518,8 @@ def _keys_create(settings: Settings, args: argparse.Namespace) -> int:
 
     key_id, token = asyncio.run(run())
     print(
-        f"created key {key_id} ({args.name}: {', '.join(scopes)}); its token, shown only now:",
+        f"created key {key_id} ({args.name}: {', '.join(scopes)}) in "
+        f"{describe_database(settings)}; its token, shown only now:",
         file=sys.stderr,
     )
     print(token)

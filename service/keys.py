@@ -22,7 +22,7 @@ from service.notifications import Listener
 
 log = logging.getLogger(__name__)
 
-SCOPES = ("events:write", "events:read", "webhooks:manage", "admin")
+SCOPES = ("events:write", "events:read", "webhooks:manage", "admin", "audit")
 KEYS_CHANNEL = "ledger_keys"
 MAX_CACHED_KEYS = 10_000
 PREFIX = "ldg_"

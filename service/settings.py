@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from msgspec import Struct
 
@@ -34,11 +36,6 @@ def parse_duration(text: str) -> float:
 def parse_schedule(text: str) -> tuple[float, ...]:
     """Parse a comma-separated retry schedule, such as ``5s,5m,30m``."""
     return tuple(parse_duration(part) for part in text.split(",") if part.strip())
-
-
-def _urls(text: str) -> tuple[str, ...]:
-    """Parse a comma-separated list of URLs."""
-    return tuple(url.strip() for url in text.split(",") if url.strip())
 
 
 class Settings(Struct, frozen=True, kw_only=True):
@@ -74,107 +71,119 @@ class Settings(Struct, frozen=True, kw_only=True):
     replica_max_lag_seconds: float = 5.0
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        """Build settings from ``env`` (default: the process environment)."""
-        env = dict(os.environ if env is None else env)
-        defaults = cls()
-        return cls(
-            database_url=env.get("DATABASE_URL") or None,
-            data_dir=Path(env.get("LEDGER_DATA_DIR", str(defaults.data_dir))),
-            host=env.get("LEDGER_HOST", defaults.host),
-            port=int(env.get("LEDGER_PORT", defaults.port)),
-            max_body_bytes=int(env.get("LEDGER_MAX_BODY_BYTES", defaults.max_body_bytes)),
-            pool_size=int(env.get("LEDGER_POOL_SIZE", defaults.pool_size)),
-            append_queue_limit=int(
-                env.get("LEDGER_APPEND_QUEUE_LIMIT", defaults.append_queue_limit)
-            ),
-            request_timeout_seconds=float(
-                env.get("LEDGER_REQUEST_TIMEOUT", defaults.request_timeout_seconds)
-            ),
-            header_timeout_seconds=parse_duration(
-                env.get("LEDGER_HEADER_TIMEOUT", str(defaults.header_timeout_seconds))
-            ),
-            body_timeout_seconds=parse_duration(
-                env.get("LEDGER_BODY_TIMEOUT", str(defaults.body_timeout_seconds))
-            ),
-            log_level=env.get("LEDGER_LOG_LEVEL", defaults.log_level),
-            log_format=env.get("LEDGER_LOG_FORMAT", defaults.log_format),
-            max_concurrent_requests=int(
-                env.get("LEDGER_MAX_CONCURRENT_REQUESTS", defaults.max_concurrent_requests)
-            ),
-            rate_limit=float(env.get("LEDGER_RATE_LIMIT", defaults.rate_limit)),
-            rate_burst=int(env.get("LEDGER_RATE_BURST", defaults.rate_burst)),
-            stream_cache_events=int(
-                env.get("LEDGER_STREAM_CACHE_EVENTS", defaults.stream_cache_events)
-            ),
-            stream_cache_bytes=int(
-                env.get("LEDGER_STREAM_CACHE_BYTES", defaults.stream_cache_bytes)
-            ),
-            webhook_allow_private=env.get("LEDGER_WEBHOOK_ALLOW_PRIVATE", "").lower() in _TRUE,
-            webhook_retry_schedule=parse_schedule(env["LEDGER_WEBHOOK_RETRY_SCHEDULE"])
-            if "LEDGER_WEBHOOK_RETRY_SCHEDULE" in env
-            else defaults.webhook_retry_schedule,
-            webhook_timeout_seconds=parse_duration(
-                env.get("LEDGER_WEBHOOK_TIMEOUT", str(defaults.webhook_timeout_seconds))
-            ),
-            webhook_concurrency=int(
-                env.get("LEDGER_WEBHOOK_CONCURRENCY", defaults.webhook_concurrency)
-            ),
-            webhook_max_in_flight_per_endpoint=int(
-                env.get(
-                    "LEDGER_WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT",
-                    defaults.webhook_max_in_flight_per_endpoint,
-                )
-            ),
-            webhook_disable_after_seconds=parse_duration(
-                env.get("LEDGER_WEBHOOK_DISABLE_AFTER", str(defaults.webhook_disable_after_seconds))
-            ),
-            max_subscribers=int(env.get("LEDGER_MAX_SUBSCRIBERS", defaults.max_subscribers)),
-            subscriber_buffer_events=int(
-                env.get("LEDGER_SUBSCRIBER_BUFFER", defaults.subscriber_buffer_events)
-            ),
-            subscription_heartbeat_seconds=parse_duration(
-                env.get(
-                    "LEDGER_SUBSCRIPTION_HEARTBEAT", str(defaults.subscription_heartbeat_seconds)
-                )
-            ),
-            read_replica_urls=_urls(env.get("LEDGER_READ_REPLICA_URLS", "")),
-            replica_max_lag_seconds=parse_duration(
-                env.get("LEDGER_REPLICA_MAX_LAG", str(defaults.replica_max_lag_seconds))
-            ),
-        ).checked()
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``env`` (default: the environment), or raise SettingsError."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for field, (variable, read) in VARIABLES.items():
+            if variable not in env:
+                continue
+            try:
+                values[field] = read(env[variable])
+            except ValueError as exc:
+                rule = next((f"; it must be {r}" for f, _, r in _RULES if f == field), "")
+                raise SettingsError(f"{variable}: {exc}{rule}") from None
+        return cls(**values).checked()
 
     def checked(self) -> Settings:
-        """Return these settings, or raise ValueError naming the one that cannot work."""
-        if self.pool_size < MIN_POOL_SIZE:
-            raise ValueError(
-                f"LEDGER_POOL_SIZE must be at least {MIN_POOL_SIZE}: the append task holds two "
-                "connections and reads need at least one"
-            )
-        if self.max_body_bytes < 1024:
-            raise ValueError("LEDGER_MAX_BODY_BYTES must be at least 1024")
-        if self.max_concurrent_requests < 1:
-            raise ValueError("LEDGER_MAX_CONCURRENT_REQUESTS must be at least 1")
-        if self.rate_limit < 0 or self.rate_burst < 1:
-            raise ValueError("LEDGER_RATE_LIMIT must be 0 or more and LEDGER_RATE_BURST 1 or more")
-        if self.stream_cache_events < 0:
-            raise ValueError("LEDGER_STREAM_CACHE_EVENTS must be 0 (no cache) or more")
-        if self.stream_cache_bytes < 0:
-            raise ValueError("LEDGER_STREAM_CACHE_BYTES must be 0 (no cache) or more")
-        if self.log_format not in ("json", "text"):
-            raise ValueError("LEDGER_LOG_FORMAT must be json or text")
-        if self.header_timeout_seconds <= 0 or self.body_timeout_seconds <= 0:
-            raise ValueError("LEDGER_HEADER_TIMEOUT and LEDGER_BODY_TIMEOUT must be positive")
-        if self.webhook_timeout_seconds <= 0:
-            raise ValueError("LEDGER_WEBHOOK_TIMEOUT must be positive")
-        if self.webhook_concurrency < 1:
-            raise ValueError("LEDGER_WEBHOOK_CONCURRENCY must be at least 1")
-        if self.webhook_max_in_flight_per_endpoint < 1:
-            raise ValueError("LEDGER_WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT must be at least 1")
-        if self.max_subscribers < 0 or self.subscriber_buffer_events < 1:
-            raise ValueError(
-                "LEDGER_MAX_SUBSCRIBERS must be 0 or more and LEDGER_SUBSCRIBER_BUFFER 1 or more"
-            )
-        if self.subscription_heartbeat_seconds <= 0:
-            raise ValueError("LEDGER_SUBSCRIPTION_HEARTBEAT must be positive")
+        """Return these settings, or raise SettingsError naming the one that cannot work."""
+        for field, holds, rule in _RULES:
+            value = getattr(self, field)
+            if not holds(value):
+                shown = f"{value:g}" if isinstance(value, float) else value
+                raise SettingsError(f"{VARIABLES[field][0]} must be {rule}, not {shown}")
         return self
+
+
+class SettingsError(ValueError):
+    """A setting that cannot work; its message names the variable and what it accepts."""
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number") from None
+
+
+def _urls(text: str) -> tuple[str, ...]:
+    """Parse a comma-separated list of PostgreSQL URLs."""
+    urls = tuple(url.strip() for url in text.split(",") if url.strip())
+    for url in urls:
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError(f"{url!r} is not a postgresql:// URL")
+    return urls
+
+
+def _number(text: str) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number") from None
+    if number != number or number in (float("inf"), float("-inf")):  # NaN, infinities
+        raise ValueError(f"{text!r} is not a finite number")
+    return number
+
+
+# Each setting read from the environment: its variable, and how its text is read.
+VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "database_url": ("DATABASE_URL", lambda text: text or None),
+    "data_dir": ("LEDGER_DATA_DIR", Path),
+    "host": ("LEDGER_HOST", str),
+    "port": ("LEDGER_PORT", _whole),
+    "max_body_bytes": ("LEDGER_MAX_BODY_BYTES", _whole),
+    "pool_size": ("LEDGER_POOL_SIZE", _whole),
+    "append_queue_limit": ("LEDGER_APPEND_QUEUE_LIMIT", _whole),
+    "request_timeout_seconds": ("LEDGER_REQUEST_TIMEOUT", parse_duration),
+    "header_timeout_seconds": ("LEDGER_HEADER_TIMEOUT", parse_duration),
+    "body_timeout_seconds": ("LEDGER_BODY_TIMEOUT", parse_duration),
+    "log_level": ("LEDGER_LOG_LEVEL", str.lower),
+    "log_format": ("LEDGER_LOG_FORMAT", str),
+    "max_concurrent_requests": ("LEDGER_MAX_CONCURRENT_REQUESTS", _whole),
+    "rate_limit": ("LEDGER_RATE_LIMIT", _number),
+    "rate_burst": ("LEDGER_RATE_BURST", _whole),
+    "stream_cache_events": ("LEDGER_STREAM_CACHE_EVENTS", _whole),
+    "stream_cache_bytes": ("LEDGER_STREAM_CACHE_BYTES", _whole),
+    "webhook_allow_private": ("LEDGER_WEBHOOK_ALLOW_PRIVATE", lambda text: text.lower() in _TRUE),
+    "webhook_retry_schedule": ("LEDGER_WEBHOOK_RETRY_SCHEDULE", parse_schedule),
+    "webhook_timeout_seconds": ("LEDGER_WEBHOOK_TIMEOUT", parse_duration),
+    "webhook_concurrency": ("LEDGER_WEBHOOK_CONCURRENCY", _whole),
+    "webhook_max_in_flight_per_endpoint": ("LEDGER_WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT", _whole),
+    "webhook_disable_after_seconds": ("LEDGER_WEBHOOK_DISABLE_AFTER", parse_duration),
+    "max_subscribers": ("LEDGER_MAX_SUBSCRIBERS", _whole),
+    "subscriber_buffer_events": ("LEDGER_SUBSCRIBER_BUFFER", _whole),
+    "subscription_heartbeat_seconds": ("LEDGER_SUBSCRIPTION_HEARTBEAT", parse_duration),
+    "read_replica_urls": ("LEDGER_READ_REPLICA_URLS", _urls),
+    "replica_max_lag_seconds": ("LEDGER_REPLICA_MAX_LAG", parse_duration),
+}
+
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+# What each setting must hold to work: the field, the test, and the rule told when it fails.
+_RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("port", lambda port: 1 <= port <= 65535, "a port from 1 to 65535"),
+    (
+        "pool_size",
+        lambda size: size >= MIN_POOL_SIZE,
+        f"at least {MIN_POOL_SIZE} (the append task holds two connections, reads need one)",
+    ),
+    ("max_body_bytes", lambda size: size >= 1024, "at least 1024"),
+    ("append_queue_limit", lambda limit: limit >= 1, "at least 1"),
+    ("request_timeout_seconds", lambda seconds: seconds > 0, "a positive duration"),
+    ("header_timeout_seconds", lambda seconds: seconds > 0, "a positive duration"),
+    ("body_timeout_seconds", lambda seconds: seconds > 0, "a positive duration"),
+    ("log_level", lambda level: level in _LOG_LEVELS, "one of " + ", ".join(_LOG_LEVELS)),
+    ("log_format", lambda form: form in ("json", "text"), "json or text"),
+    ("max_concurrent_requests", lambda count: count >= 1, "at least 1"),
+    ("rate_limit", lambda rate: rate >= 0, "0 (no limit) or more"),
+    ("rate_burst", lambda burst: burst >= 1, "at least 1"),
+    ("stream_cache_events", lambda count: count >= 0, "0 (no cache) or more"),
+    ("stream_cache_bytes", lambda size: size >= 0, "0 (no cache) or more"),
+    ("webhook_timeout_seconds", lambda seconds: seconds > 0, "a positive duration"),
+    ("webhook_concurrency", lambda count: count >= 1, "at least 1"),
+    ("webhook_max_in_flight_per_endpoint", lambda count: count >= 1, "at least 1"),
+    ("max_subscribers", lambda count: count >= 0, "0 (none) or more"),
+    ("subscriber_buffer_events", lambda count: count >= 1, "at least 1"),
+    ("subscription_heartbeat_seconds", lambda seconds: seconds > 0, "a positive duration"),
+    ("replica_max_lag_seconds", lambda seconds: seconds > 0, "a positive duration"),
+)

@@ -72,6 +72,7 @@ class Tokens:
     read: str
     webhooks: str
     admin: str
+    audit: str
     all: str
 
     def header(self, which: str = "all") -> dict[str, str]:

@@ -6,6 +6,7 @@ are read, and costs one dictionary lookup for a token seen before.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from litestar.enums import ScopeType
@@ -24,6 +25,21 @@ from service.http.problems import problem
 from service.keys import PREFIX, KeyCache
 
 SCOPE_OPT = "scope"
+
+
+class AnyOf(frozenset[str]):
+    """A route's need met by any one of these scopes (a plain tuple needs each of its scopes)."""
+
+
+Needed = str | tuple[str, ...] | AnyOf
+
+
+# The rules routes share (``opt=READS_LOG``); ``admin`` meets every rule.
+# The log itself, event by event: readers, and auditors who check it.
+READS_LOG = {SCOPE_OPT: AnyOf({"events:read", "audit"})}
+# Integrity: the digest, verification, checkpoints and proofs. Auditors need nothing more.
+AUDITS = {SCOPE_OPT: AnyOf({"audit"})}
+
 # The OpenAPI security requirement of every operation that needs a token.
 BEARER: tuple[dict[str, list[str]], ...] = ({"bearer": []},)
 
@@ -43,7 +59,7 @@ class ScopeCheck(ASGIMiddleware):
         await next_app(scope, receive, send)
 
 
-async def _authorize(scope: Scope, required: str) -> None:
+async def _authorize(scope: Scope, required: Needed) -> None:
     header = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
     kind, _, token = header.decode("latin-1").partition(" ")
     if kind.lower() != "bearer" or not token.strip():
@@ -52,15 +68,24 @@ async def _authorize(scope: Scope, required: str) -> None:
     scopes = await cache.scopes_of(token.strip())
     if scopes is None:
         raise _unauthorized("the token is not valid or has been revoked")
-    # A route may need several scopes (a tuple): each must be held, unless admin is.
-    needed = (required,) if isinstance(required, str) else required
-    missing = [s for s in needed if s not in scopes]
-    if missing and "admin" not in scopes:
-        raise problem(403, f"the token lacks the {missing[0]!r} scope")
+    lacking = _lacking(required, scopes)
+    if lacking is not None and "admin" not in scopes:
+        raise problem(403, f"the token lacks {lacking}")
     limiter: RateLimiter = scope["litestar_app"].state.rate_limiter
     wait = limiter.take(token.strip()[len(PREFIX) :].partition("_")[0])  # per key id
     if wait is not None:
         raise too_many(wait)
+
+
+def _lacking(required: Needed, held: Collection[str]) -> str | None:
+    """Describe what the token lacks of what the route needs, or None if it has it."""
+    if isinstance(required, AnyOf):
+        if required.isdisjoint(held):
+            return "the " + " or ".join(repr(s) for s in sorted(required)) + " scope"
+        return None
+    needed = (required,) if isinstance(required, str) else required
+    missing = [s for s in needed if s not in held]
+    return f"the {missing[0]!r} scope" if missing else None
 
 
 async def _options(scope: Scope, send: Send) -> None:

@@ -1,9 +1,11 @@
 """The OpenAPI description of what the service decodes by hand: request bodies.
 
 ``POST /events`` and the webhook endpoints read their bodies themselves (to report every error
-with its field path), so Litestar cannot see their types. The schemas come from msgspec, which
-decodes the bodies, so the document and the decoders cannot drift apart. Each is inlined into
-its operation, because Litestar writes the document's component schemas from its own registry.
+with its field path), so Litestar cannot see their types. Their schemas come from msgspec, which
+decodes the bodies, so the document and the decoders cannot drift apart. The operations refer
+to them as ``#/components/schemas/<Name>``; ``SharedSchemas`` serves the document with those
+components beside Litestar's (Money, Source, each event type's envelope), so that a generated
+client makes one model of each.
 """
 
 from __future__ import annotations
@@ -14,10 +16,16 @@ from pathlib import Path
 from typing import Any, cast
 
 import msgspec
+from litestar import Request
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Example, OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.openapi.spec.base import BaseSchemaObject
 
 from events.vocabulary import AnyEnvelope, AppendBatch
+
+COMPONENTS = "#/components/schemas/{name}"
+# Every type whose schema the document takes from msgspec; json_body adds the webhook bodies.
+_BODY_TYPES: list[Any] = [AnyEnvelope, AppendBatch]
 
 
 @dataclass
@@ -32,41 +40,57 @@ class RawSchema(BaseSchemaObject):
 
 
 @cache
+def _schemas(types: tuple[Any, ...]) -> tuple[tuple[dict[str, Any], ...], dict[str, Any]]:
+    schemas, components = msgspec.json.schema_components(types, ref_template=COMPONENTS)
+    return schemas, components
+
+
+def body_schema(body_type: Any) -> dict[str, Any]:
+    """Return the schema of a body, referring to the shared components."""
+    types = tuple(_BODY_TYPES)
+    return _schemas(types)[0][types.index(body_type)]
+
+
 def append_body_schema() -> dict[str, Any]:
-    """Return the JSON schema of the append body, self-contained (Litestar owns the components)."""
-    single = msgspec.json.schema(AnyEnvelope)
-    batch = msgspec.json.schema(AppendBatch)
-    definitions = {**single.pop("$defs", {}), **batch.pop("$defs", {})}
-    return {"anyOf": [_inline(single, definitions), _inline(batch, definitions)]}
+    """Return the schema of the append body: one envelope, or a batch of them."""
+    return {"anyOf": [body_schema(AnyEnvelope), body_schema(AppendBatch)]}
 
 
-def _inline(node: Any, definitions: dict[str, Any]) -> Any:
-    """Replace each ``$ref`` by its definition (the vocabulary has no recursive types)."""
-    if isinstance(node, list):
-        return [_inline(item, definitions) for item in node]
-    if not isinstance(node, dict):
-        return node
-    if "$ref" in node:
-        return _inline(definitions[node["$ref"].rsplit("/", 1)[-1]], definitions)
-    mapping = node.get("discriminator", {}).get("mapping")
-    inlined = {key: _inline(value, definitions) for key, value in node.items()}
-    if mapping is not None:  # its values are references, which no longer exist
-        inlined["discriminator"] = {"propertyName": node["discriminator"]["propertyName"]}
-    return inlined
+def shared_components() -> dict[str, Any]:
+    """Return the component schemas of every body decoded by hand."""
+    return _schemas(tuple(_BODY_TYPES))[1]
+
+
+class SharedSchemas(JsonRenderPlugin):
+    """Serve ``openapi.json`` with the bodies' schemas among the components."""
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        """Return the document, its components completed with the shared schemas."""
+        return self.render_json(request, with_shared_components(openapi_schema))
+
+
+def with_shared_components(document: dict[str, Any]) -> dict[str, Any]:
+    """Return a copy of ``document`` whose components include the bodies' schemas.
+
+    A name both define is one type (the vocabulary's ``Money`` in answers and in envelopes):
+    msgspec's schema of it is kept, the one the decoder enforces.
+    """
+    components = document.get("components", {})
+    schemas = {**components.get("schemas", {}), **shared_components()}
+    return {**document, "components": {**components, "schemas": dict(sorted(schemas.items()))}}
 
 
 def json_body(body_type: Any, description: str, required: bool = True) -> type[Operation]:
     """Return an operation class that documents a body the handler decodes itself."""
+    _BODY_TYPES.append(body_type)
 
     @dataclass
     class BodyOperation(Operation):
         def __post_init__(self) -> None:
-            schema = msgspec.json.schema(body_type)
-            definitions = schema.pop("$defs", {})
             self.request_body = RequestBody(
                 content={
                     "application/json": OpenAPIMediaType(
-                        schema=cast(Schema, RawSchema(_inline(schema, definitions)))
+                        schema=cast(Schema, RawSchema(body_schema(body_type)))
                     )
                 },
                 description=description,

@@ -69,10 +69,15 @@ MISSING_SCOPE = [
     ("write", "GET", f"/events/{uuid.UUID(int=1)}", "events:read"),
     ("write", "GET", "/streams/company:acme/events", "events:read"),
     ("webhooks", "GET", "/events", "events:read"),
-    ("read", "GET", "/ledger/verify", "admin"),
-    ("read", "GET", "/ledger/digest", "admin"),
-    ("write", "GET", "/ledger/verify", "admin"),
-    ("webhooks", "GET", "/ledger/verify", "admin"),
+    ("read", "GET", "/ledger/verify", "'audit' scope"),
+    ("read", "GET", "/ledger/digest", "'audit' scope"),
+    ("write", "GET", "/ledger/verify", "'audit' scope"),
+    ("webhooks", "GET", "/ledger/verify", "'audit' scope"),
+    ("audit", "POST", "/events", "events:write"),
+    ("audit", "GET", "/companies", "events:read"),
+    ("audit", "GET", "/companies/acme", "events:read"),
+    ("audit", "GET", "/export-rules", "events:read"),
+    ("audit", "GET", "/webhooks", "webhooks:manage"),
 ]
 
 
@@ -116,6 +121,34 @@ async def test_each_scope_opens_its_own_routes_and_admin_opens_all(
             "/events", json=f.valuation_reported(company), headers=tokens.header("admin")
         )
         assert by_admin.status_code == 201, by_admin.text
+
+
+async def test_an_auditor_reads_the_log_and_checks_its_integrity_without_admin(
+    db_url: str, tokens: Tokens
+) -> None:
+    async with client_for(db_url) as client:
+        # given a log of one event
+        company = unique_id()
+        appended = await client.post(
+            "/events", json=f.company_registered(company), headers=tokens.header("write")
+        )
+        event_id = appended.json()["event_id"]
+        # when an auditor reads it, event by event, and checks it
+        reads = {
+            path: await client.get(path, headers=tokens.header("audit"))
+            for path in (
+                "/events",
+                f"/events/{event_id}",
+                f"/streams/company:{company}/events",
+                "/ledger/digest",
+                "/ledger/verify",
+            )
+        }
+    # then each answers
+    for path, response in reads.items():
+        assert response.status_code == 200, (path, response.text)
+    assert reads["/events"].json()["events"][0]["event_id"] == event_id
+    assert reads["/ledger/verify"].json()["intact"] is True
 
 
 async def test_the_scheme_name_is_case_insensitive(db_url: str, tokens: Tokens) -> None:
@@ -200,7 +233,7 @@ async def test_the_api_keys_table_stores_no_plaintext_token(db_url: str, tokens:
         dump = await conn.fetchval("SELECT string_agg(api_keys::text, E'\\n') FROM api_keys")
     # then
     issued = [(t, t.split("_", 2)[2]) for t in (token, tokens.read, tokens.write, tokens.all)]
-    assert len(rows) == 6
+    assert len(rows) == 7  # one per scope, one with all, the analyst's
     for row in rows:
         for column, value in row.items():
             raw = bytes(value) if isinstance(value, bytes) else str(value).encode()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from events.vocabulary import EVENT_TYPES
 from tests.support import client_for
@@ -15,14 +16,56 @@ async def test_the_document_describes_the_append_body_and_every_event_type(db_ur
         response = await client.get("/schema/openapi.json")
     # then POST /events has a required JSON body naming every event type, single or batch
     assert response.status_code == 200
-    operation = response.json()["paths"]["/events"]["post"]
+    document = response.json()
+    schemas = document["components"]["schemas"]
+    operation = document["paths"]["/events"]["post"]
     body = operation["requestBody"]
     assert body["required"] is True
-    text = json.dumps(body["content"]["application/json"]["schema"])
+    text = json.dumps(_resolved(body["content"]["application/json"]["schema"], schemas))
     for event_type in EVENT_TYPES:
         assert f'"{event_type}"' in text, event_type
     assert '"events"' in text  # the batch form
-    assert "$ref" not in text  # self-contained: nothing dangles
+    # every reference in the document resolves
+    refs = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(document)))
+    assert refs <= set(schemas), refs - set(schemas)
+
+
+async def test_shared_schemas_are_components(db_url: str) -> None:
+    async with client_for(db_url) as client:
+        document = (await client.get("/schema/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    # Money, Source, each event type's envelope and the problem are described once, by reference
+    envelopes = [f"{name}Event" for name in map(_camel, EVENT_TYPES)]
+    assert {"Money", "Source", "Problem", "AppendBatch", *envelopes} <= set(schemas)
+    body = json.dumps(document["paths"]["/events"]["post"]["requestBody"])
+    for envelope in envelopes:
+        assert f'"#/components/schemas/{envelope}"' in body, envelope
+    # the value's pattern is the one msgspec decodes with, shared by answers and envelopes
+    assert "pattern" in schemas["Money"]["properties"]["value"]
+    round_announced = json.dumps(schemas["RoundAnnounced"])
+    assert round_announced.count('"#/components/schemas/Money"') == 2  # amount, post-money
+    source = schemas["RoundAnnouncedEvent"]["properties"]["source"]
+    assert source == {"$ref": "#/components/schemas/Source"}
+    refused = document["paths"]["/events"]["post"]["responses"]["400"]
+    assert refused["content"]["application/problem+json"]["schema"] == {
+        "$ref": "#/components/schemas/Problem"
+    }
+
+
+def _camel(name: str) -> str:
+    return "".join(part.title() for part in name.split("_"))
+
+
+def _resolved(node: Any, schemas: dict[str, Any], seen: frozenset[str] = frozenset()) -> Any:
+    """Return ``node`` with every reference replaced by what it names."""
+    if isinstance(node, list):
+        return [_resolved(item, schemas, seen) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        name = node["$ref"].rsplit("/", 1)[-1]
+        return {} if name in seen else _resolved(schemas[name], schemas, seen | {name})
+    return {key: _resolved(value, schemas, seen) for key, value in node.items()}
 
 
 async def test_every_event_type_has_an_example_the_service_accepts(db_url: str) -> None:
@@ -35,8 +78,10 @@ async def test_every_event_type_has_an_example_the_service_accepts(db_url: str) 
             "application/json"
         ]["examples"]
         assert set(EVENT_TYPES) <= set(examples)
-        # appended in the order that makes each valid (targets and companies first)
+        # appended in the order that makes each valid (targets and companies first, and the
+        # retraction last: nothing amends a retracted event)
         order = ["company_registered", "batch", *EVENT_TYPES]
+        order.append(order.pop(order.index("event_retracted")))
         for name in dict.fromkeys(order):
             value = examples[name]["value"]
             if name == "batch":
@@ -47,7 +92,9 @@ async def test_every_event_type_has_an_example_the_service_accepts(db_url: str) 
             assert answer.status_code in (200, 201), (name, answer.text)
         # the webhook bodies are described too
         webhooks = document["paths"]["/webhooks"]["post"]["requestBody"]["content"]
-        assert "url" in json.dumps(webhooks["application/json"]["schema"])
+        schema = webhooks["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/NewWebhook"}
+        assert "url" in document["components"]["schemas"]["NewWebhook"]["properties"]
         docs = await client.get("/schema/swagger")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
 

@@ -5,18 +5,20 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.system.browser import CHROMIUM, CHROMIUM_FLAGS, require_chromium
 
 require_chromium()
 
 
 async def test_the_docs_link_the_demo_prints_shows_every_operation(
-    demo: str, artifacts: Path
+    demo: str, artifacts: Path, request: pytest.FixtureRequest
 ) -> None:
     from playwright.async_api import async_playwright, expect
 
     # given the link the demo prints
-    printed = (artifacts / "explorer-demo.log").read_text()
+    printed = (artifacts / f"{request.node.name}-0-serve.log").read_text()  # the demo's own log
     link = re.search(r"API documentation at (\S+)", printed)
     assert link is not None, printed
     path = link.group(1).split(":", 2)[-1].partition("/")[2]  # the port may differ from the log

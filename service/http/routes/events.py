@@ -16,7 +16,7 @@ from events.errors import LedgerError
 from events.records import Receipt, RecordedEvent, prepare
 from events.vocabulary import EVENT_TYPES, STREAM_PATTERN
 from service.http import metrics
-from service.http.auth import BEARER, SCOPE_OPT
+from service.http.auth import BEARER, READS_LOG, SCOPE_OPT
 from service.http.dependencies import Committer, Reads
 from service.http.openapi import AppendOperation
 from service.http.problems import problem
@@ -75,7 +75,7 @@ class EventsController(Controller):
             return Response(BatchReceipts(outcome.receipts), status_code=status)
         return Response(outcome.receipts[0], status_code=status)
 
-    @get("/events", opt={SCOPE_OPT: "events:read"})
+    @get("/events", opt=READS_LOG)
     async def read(
         self,
         reads: Reads,
@@ -96,7 +96,7 @@ class EventsController(Controller):
         events = await reads.read(lambda conn: log.read_after(conn, after, limit, types, stream))
         return EventPage(events, events[-1].position if log.page_is_full(events, limit) else None)
 
-    @get("/events/{event_id:uuid}", opt={SCOPE_OPT: "events:read"})
+    @get("/events/{event_id:uuid}", opt=READS_LOG)
     async def show(
         self, reads: Reads, event_id: Annotated[uuid.UUID, PathParameter()]
     ) -> RecordedEvent:
@@ -106,7 +106,7 @@ class EventsController(Controller):
             raise problem(404, f"no event {event_id} is in the ledger")
         return event
 
-    @get("/streams/{stream:str}/events", opt={SCOPE_OPT: "events:read"})
+    @get("/streams/{stream:str}/events", opt=READS_LOG)
     async def read_stream(
         self,
         reads: Reads,

@@ -6,7 +6,7 @@ from litestar import Controller, get
 
 from events import log
 from events.integrity import VerifyReport, verify_store
-from service.http.auth import BEARER, SCOPE_OPT
+from service.http.auth import AUDITS, BEARER
 from service.http.dependencies import Pool, VerifyLock
 from service.schemas import Digest
 
@@ -17,7 +17,7 @@ class LedgerController(Controller):
     security = BEARER
 
     path = "/ledger"
-    opt = {SCOPE_OPT: "admin"}  # noqa: RUF012 (Litestar's own attribute)
+    opt = AUDITS
 
     @get("/digest")
     async def digest(self, pool: Pool) -> Digest:
