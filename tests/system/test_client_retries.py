@@ -77,10 +77,12 @@ async def test_a_token_over_its_rate_is_sent_again_after_retry_after(
     assert [p.events for p in pages] == [[], [], []] and _logged(caplog, 429)
     # and with no retries allowed, the 429 is raised with the wait it asked for
     impatient = RetryPolicy(attempts=1)
-    with LedgerClient(server.base_url, tokens.all, retry=impatient) as ledger:
-        with pytest.raises(ProblemError) as refused:
-            for _ in range(3):
-                ledger.events()
+    with (
+        LedgerClient(server.base_url, tokens.all, retry=impatient) as ledger,
+        pytest.raises(ProblemError) as refused,
+    ):
+        for _ in range(3):
+            ledger.events()
     assert refused.value.status == 429 and (refused.value.retry_after or 0) >= 1
 
 
@@ -114,10 +116,12 @@ def _stand_in(status: int, retry_after: str) -> Iterator[tuple[str, list[str]]]:
 
 
 def test_retries_stop_after_the_attempts_allowed() -> None:
-    with _stand_in(503, "0") as (url, seen):
-        with LedgerClient(url, "t", retry=RetryPolicy(attempts=3)) as ledger:
-            with pytest.raises(ProblemError) as refused:
-                ledger.digest()
+    with (
+        _stand_in(503, "0") as (url, seen),
+        LedgerClient(url, "t", retry=RetryPolicy(attempts=3)) as ledger,
+        pytest.raises(ProblemError) as refused,
+    ):
+        ledger.digest()
     assert len(seen) == 3
     assert refused.value.status == 503 and refused.value.detail == "retry shortly"
 
