@@ -164,14 +164,16 @@ async def test_unknown_company_is_404(db_url: str, tokens: Tokens) -> None:
         company = unique_id()
         registered = await append(client, tokens, f.company_registered(company))
         assert (await get(client, tokens, f"/companies/{unique_id()}")).status_code == 404
-        assert (
-            await get(client, tokens, f"/companies/{company}", as_of="2019-05-31")
-        ).status_code == 404
+        before = await get(client, tokens, f"/companies/{company}", as_of="2019-05-31")
+        assert before.status_code == 404
+        assert before.json()["detail"].endswith("effective by 2019-05-31")
         too_early = await get(
             client, tokens, f"/companies/{company}", known_at=just_before(registered)
         )
         assert too_early.status_code == 404
         assert too_early.headers["content-type"] == "application/problem+json"
+        # the detail names the instant that hid it, not only the date
+        assert "as known at " in too_early.json()["detail"]
 
 
 @pytest.mark.parametrize(

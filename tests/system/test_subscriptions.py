@@ -15,7 +15,7 @@ import httpx
 import msgspec
 import pytest
 
-from service.client import LedgerClient
+from service.client import AsyncLedgerClient, LedgerClient
 from tests import factories
 from tests.support import ServerProcess, Tokens, make_tokens, unique_id, wait_for
 
@@ -151,13 +151,13 @@ async def test_the_client_resumes_by_itself_and_never_yields_twice(
 
         async def follow() -> list[int]:
             seen = []
-            ledger = LedgerClient(server.base_url, tokens.read)
-            events = ledger.subscribe_async(after=850, types=["valuation_reported"])
-            async with contextlib.aclosing(events):
-                async for event in events:
-                    seen.append(event.position)
-                    if len(seen) == 50:
-                        return seen
+            async with AsyncLedgerClient(server.base_url, tokens.read) as ledger:
+                events = ledger.subscribe(after=850, types=["valuation_reported"])
+                async with contextlib.aclosing(events):
+                    async for event in events:
+                        seen.append(event.position)
+                        if len(seen) == 50:
+                            return seen
             return seen
 
         assert await follow() == list(range(851, 901))

@@ -55,6 +55,14 @@ MinPosition = Annotated[
 ]
 
 
+def _no_fact(company_id: str, known_at: str | None, by: str, seen: dt.datetime) -> Exception:
+    """The 404 for a company unknown, naming ``known_at`` when that is what hid it."""
+    if known_at is None:
+        return problem(404, f"the ledger holds no fact about {company_id!r}{by}")
+    instant = _instant(seen)
+    return problem(404, f"the ledger held no fact about {company_id!r}{by} as known at {instant}")
+
+
 def _instant(value: dt.datetime) -> str:
     return format_instant(value)
 
@@ -93,7 +101,7 @@ class QueriesController(Controller):
             ),
         )
         if state is None:
-            raise problem(404, f"the ledger holds no fact about {company_id!r} by {seen.as_of}")
+            raise _no_fact(company_id, known_at, f" effective by {seen.as_of}", seen.known_at)
         fields = msgspec.structs.asdict(state)
         return Company(
             **fields, as_of=seen.as_of, known_at=_instant(seen.known_at), position=seen.position
@@ -115,7 +123,7 @@ class QueriesController(Controller):
             lambda conn: answers.company_valuations(conn, reads.streams, company_id, instant, day),
         )
         if found is None:
-            raise problem(404, f"the ledger holds no fact about {company_id!r}")
+            raise _no_fact(company_id, known_at, "", seen.known_at)
         return Valuations(
             company_id=company_id,
             valuations=found,
