@@ -32,13 +32,15 @@ succeeds.
 
 from __future__ import annotations
 
+import dataclasses
+import operator
 import uuid
 from collections.abc import Iterable
 
 import asyncpg
 
 from events.log import EVENT_COLUMNS, Connection, known_event
-from events.planning import GroupState, KnownEvent, after
+from events.planning import GroupState, KnownEvent, Row, after
 from events.streams import EVENT_CORRECTED
 
 # The events named by id are joined through unnest so that the plan is an index lookup per id
@@ -216,3 +218,32 @@ def _arguments(state: GroupState) -> list[object]:
         state.position,
         state.hash,
     ]
+
+
+# A bulk import's rows go in by binary COPY. Row's fields are named after the columns they
+# fill, so a column added to Row reaches the bulk path as it reaches _INSERT's arrays.
+ROW_COLUMNS = tuple(field.name for field in dataclasses.fields(Row))
+_row_values = operator.attrgetter(*ROW_COLUMNS)
+
+_MOVE_HEAD = """
+    WITH head AS (
+        UPDATE ledger_head SET position = $1, hash = $2, recorded_at = $3 WHERE singleton
+    )
+    SELECT pg_notify('ledger_events', $1::text)
+"""
+
+
+async def copy_rows(conn: Connection, rows: list[Row], recorded_at: object) -> None:
+    """Append planned rows by binary COPY, under a head locked by this transaction.
+
+    The head must be moved to the last of them (:func:`move_head`) in the same transaction.
+    """
+    records = [(*_row_values(row), recorded_at) for row in rows]
+    await conn.copy_records_to_table(
+        "events", records=records, columns=[*ROW_COLUMNS, "recorded_at"]
+    )
+
+
+async def move_head(conn: Connection, last: Row, recorded_at: object) -> None:
+    """Move the head, locked by this transaction, to ``last`` and announce the new events."""
+    await conn.execute(_MOVE_HEAD, last.position, last.hash, recorded_at)

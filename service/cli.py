@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
+import contextlib
 import shutil
 import signal
 import sys
@@ -79,6 +80,11 @@ def _parser() -> argparse.ArgumentParser:
         "import", help="append the envelopes of a JSON-lines file (each with its event_id)"
     )
     load.add_argument("file", type=Path)
+    load.add_argument(
+        "--workers",
+        type=int,
+        help="processes that decode and validate lines (default: one per core; 0: none)",
+    )
     load.set_defaults(handler=_import)
     export = commands.add_parser(
         "export", help="write every event with its position, recorded_at and hash as JSON lines"
@@ -298,8 +304,10 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     )
     from rich.text import Text
 
-    from events.transfer import ImportLineError, ImportUnconfirmedError, import_lines
-    from service.bootstrap import database, group_committer
+    from events.bulk import import_groups
+    from events.bulk_decoding import GROUP_BATCHES, decoder_pool, default_workers
+    from events.transfer import IMPORT_BATCH, ImportLineError, ImportUnconfirmedError
+    from service.bootstrap import database
 
     class Rate(ProgressColumn):
         """Events per second."""
@@ -314,12 +322,13 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    # A file of one group is decoded here: starting worker processes would take longer.
+    workers = args.workers if args.workers is not None else default_workers()
+    if total <= IMPORT_BATCH * GROUP_BATCHES:
+        workers = 0
 
     async def run() -> Any:
-        async with (
-            database(settings, pool_size=3) as db,
-            group_committer(db.pool, settings) as committer,
-        ):
+        async with database(settings, pool_size=2) as db:
             with (
                 Progress(
                     TextColumn(f"importing {args.file.name}"),
@@ -330,11 +339,13 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
                     TimeRemainingColumn(),
                 ) as bar,
                 args.file.open("rb") as lines,
+                contextlib.ExitStack() as stack,
             ):
                 task = bar.add_task("import", total=total)
-                async with db.pool.acquire() as conn:
-                    return await import_lines(
-                        committer, conn, lines, lambda n: bar.advance(task, n)
+                pool = stack.enter_context(decoder_pool(workers)) if workers else None
+                async with db.pool.acquire() as one, db.pool.acquire() as other:
+                    return await import_groups(
+                        (one, other), lines, lambda n: bar.advance(task, n), pool
                     )
 
     started = time.monotonic()
