@@ -28,3 +28,41 @@ def write_lines(path: Path, events: int, companies: int) -> dict[str, int]:
             out.write(_encoder.encode(envelope) + b"\n")
     kinds: dict[str, Any] = dict(plan.kinds)
     return kinds
+
+
+async def copy_planned(url: str, path: Path) -> float:
+    """Events/s of a binary COPY of the file's events, decoded and planned beforehand, into a
+    table shaped and indexed like the log: what PostgreSQL alone needs to store them there."""
+    import datetime as dt
+    import time
+
+    import asyncpg
+
+    from events import commit
+    from events.bulk_decoding import decode_chunk, read_chunks
+    from events.bulk_planning import plan_group
+    from events.chain import GENESIS
+    from events.planning import GroupState
+
+    state = GroupState(0, GENESIS, dt.datetime.now(dt.UTC), {}, {})
+    groups = []
+    with path.open("rb") as lines:
+        for chunk in read_chunks(lines):
+            state.rows = []
+            plan_group(decode_chunk(chunk).unpacked(), state)
+            groups.append(state.rows)
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("CREATE TABLE bench_log (LIKE events INCLUDING ALL)")
+        started = time.perf_counter()
+        for rows in groups:
+            async with conn.transaction():
+                records = [(*commit.row_values(row), state.recorded_at) for row in rows]
+                await conn.copy_records_to_table(
+                    "bench_log", records=records, columns=[*commit.ROW_COLUMNS, "recorded_at"]
+                )
+        elapsed = time.perf_counter() - started
+        await conn.execute("DROP TABLE bench_log")
+    finally:
+        await conn.close()
+    return sum(len(rows) for rows in groups) / elapsed

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from events import commit
-from events.bulk_decoding import Batch, collection_paused, decoded_groups, read_groups
+from events.bulk_decoding import Batch, collection_paused, decoded_groups, read_chunks
 from events.bulk_planning import BulkPlan, names, plan_group
 from events.errors import StoreUnavailableError
 from events.log import Connection
@@ -71,7 +71,7 @@ async def import_groups(
     flights: deque[_Flight] = deque()  # planned whole, not yet landed: one at most
     turn = 0
     try:
-        async for decoded in decoded_groups(read_groups(lines, batch_size), pool):
+        async for decoded in decoded_groups(read_chunks(lines, batch_size), pool):
             batches = decoded.unpacked()
             while batches:
                 flight = await _launch(conns[turn], batches, flights[-1] if flights else None)
@@ -101,7 +101,7 @@ async def _launch(conn: Connection, batches: list[Batch], previous: _Flight | No
     """Plan batches on a snapshot (stacked on ``previous``), and start writing them."""
     ids, streams = names(batches)
     state = await commit.snapshot(conn, ids, streams)
-    plan = BulkPlan(state, set(state.known))
+    plan = BulkPlan(state)
     if previous is not None:
         plan.stack_on(previous.plan)
     with collection_paused():

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import gc
+import itertools
 import os
 import threading
 import time
@@ -111,18 +112,33 @@ def _prepared(batch: Lines, numbers: list[int]) -> list[PreparedEvent]:
         raise at_line(error, numbers) from None
 
 
-def read_groups(
+@dataclass(slots=True)
+class Chunk:
+    """Lines of a file as read, for a worker to number, batch and decode."""
+
+    first: int  # the number of the first line
+    lines: list[bytes]
+    batch_size: int
+
+
+def read_chunks(
     lines: Iterable[bytes], batch_size: int = IMPORT_BATCH, group_batches: int = GROUP_BATCHES
-) -> Iterator[list[Lines]]:
-    """Yield groups of batches of (line number, line), skipping blank lines."""
-    group: list[Lines] = []
-    for batch in read_batches(lines, batch_size):
-        group.append(batch)
-        if len(group) == group_batches:
-            yield group
-            group = []
-    if group:
-        yield group
+) -> Iterator[Chunk]:
+    """Yield the file a group's worth of lines at a time (blank lines are skipped later).
+
+    The lines go to the workers as they are read: numbering and batching them there keeps a
+    Python loop over every line out of this process, which plans and writes.
+    """
+    lines = iter(lines)
+    first = 1
+    while chunk := list(itertools.islice(lines, batch_size * group_batches)):
+        yield Chunk(first, chunk, batch_size)
+        first += len(chunk)
+
+
+def decode_chunk(chunk: Chunk) -> Decoded:
+    """Number, batch and decode a chunk of lines; stop at the first bad line."""
+    return decode_group(list(read_batches(chunk.lines, chunk.batch_size, chunk.first)))
 
 
 def _watch_parent(parent: int) -> None:
@@ -151,18 +167,16 @@ def decoder_pool(workers: int) -> ProcessPoolExecutor:
     )
 
 
-async def decoded_groups(
-    groups: Iterator[list[Lines]], pool: Executor | None
-) -> AsyncIterator[Decoded]:
+async def decoded_groups(groups: Iterator[Chunk], pool: Executor | None) -> AsyncIterator[Decoded]:
     """Decode groups in order, keeping the pool's workers busy a few groups ahead."""
     if pool is None:
         for group in groups:
-            yield decode_group(group)
+            yield decode_chunk(group)
         return
     pending: deque[Future[Decoded]] = deque()
     try:
         for group in groups:
-            pending.append(pool.submit(decode_group, group))
+            pending.append(pool.submit(decode_chunk, group))
             if len(pending) >= AHEAD:
                 yield await asyncio.wrap_future(pending.popleft())
         while pending:

@@ -223,7 +223,7 @@ def _arguments(state: GroupState) -> list[object]:
 # A bulk import's rows go in by binary COPY. Row's fields are named after the columns they
 # fill, so a column added to Row reaches the bulk path as it reaches _INSERT's arrays.
 ROW_COLUMNS = tuple(field.name for field in dataclasses.fields(Row))
-_row_values = operator.attrgetter(*ROW_COLUMNS)
+row_values = operator.attrgetter(*ROW_COLUMNS)
 
 _MOVE_HEAD = """
     WITH head AS (
@@ -238,7 +238,7 @@ async def copy_rows(conn: Connection, rows: list[Row], recorded_at: object) -> N
 
     The head must be moved to the last of them (:func:`move_head`) in the same transaction.
     """
-    records = [(*_row_values(row), recorded_at) for row in rows]
+    records = [(*row_values(row), recorded_at) for row in rows]
     await conn.copy_records_to_table(
         "events", records=records, columns=[*ROW_COLUMNS, "recorded_at"]
     )

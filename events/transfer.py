@@ -94,12 +94,12 @@ def decode_line(number: int, line: bytes) -> AnyEnvelope:
 
 
 def read_batches(
-    lines: Iterable[bytes], size: int = IMPORT_BATCH
+    lines: Iterable[bytes], size: int = IMPORT_BATCH, first: int = 1
 ) -> Iterator[list[tuple[int, bytes]]]:
-    """Yield (line number, line) batches, skipping blank lines."""
+    """Yield (line number, line) batches, skipping blank lines; ``first`` is the first's number."""
     batch: list[tuple[int, bytes]] = []
-    for number, line in enumerate(lines, start=1):
-        if line.strip():
+    for number, line in enumerate(lines, start=first):
+        if line and not line.isspace():
             batch.append((number, line))
             if len(batch) == size:
                 yield batch

@@ -94,3 +94,17 @@ def test_an_event_id_repeated_in_a_group_ends_the_group_before_its_batch() -> No
     plan = plan_group(batches, fresh_state())
     # then the group ends before that batch: the log will answer for the repeat
     assert plan.refusal is None and plan.batches == 3 and plan.lines == 9
+
+
+def test_batches_recorded_already_are_replayed_and_only_what_is_new_is_planned() -> None:
+    # given a log that holds the first 20 events of a history (as the writer recorded them)
+    envelopes = mixed_history()
+    log = fresh_state()
+    for _, events in batches_of(envelopes[:20], size=7):
+        assert not isinstance(plan_request([prepared_event(e) for e in events], True, log), Exception)
+    recorded = GroupState(log.position, log.hash, AT, dict(log.known), dict(log.versions))
+    # when the whole history is planned on it
+    plan = plan_group(batches_of(envelopes, size=7), recorded)
+    # then the recorded events are replayed, and the rest follow them
+    assert plan.refusal is None and plan.replayed == 20
+    assert [r.position for r in recorded.rows] == list(range(21, len(envelopes) + 1))
