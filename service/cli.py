@@ -354,7 +354,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     except ImportUnconfirmedError as exc:
         print(f"error: {exc.detail}", file=sys.stderr)
         print(
-            "the database did not confirm the batch holding that line: it may or may not be "
+            "the database did not confirm the lines from that one on: they may or may not be "
             "stored; import the file again (it appends only what is missing)",
             file=sys.stderr,
         )
