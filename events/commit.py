@@ -32,13 +32,14 @@ succeeds.
 
 from __future__ import annotations
 
+import operator
 import uuid
 from collections.abc import Iterable
 
 import asyncpg
 
 from events.log import EVENT_COLUMN_NAMES, Connection, known_event
-from events.planning import GroupState, after
+from events.planning import GroupState, Row, after
 
 # The columns a row of ``_LOAD`` may carry: an event's, its target and root (the fact at the
 # bottom of its chain) with the root's type, a stream's version, the clock. Each part of the
@@ -232,3 +233,31 @@ def _arguments(state: GroupState) -> list[object]:
     rows = state.rows
     arrays: list[object] = [[getattr(r, name) for r in rows] for name, _ in ROW_COLUMNS]
     return [*arrays, state.recorded_at, state.position, state.hash]
+
+
+# A bulk import's rows go in by binary COPY, of the same columns as _INSERT's arrays.
+COPY_COLUMNS = tuple(name for name, _ in ROW_COLUMNS)
+row_values = operator.attrgetter(*COPY_COLUMNS)
+
+_MOVE_HEAD = """
+    WITH head AS (
+        UPDATE ledger_head SET position = $1, hash = $2, recorded_at = $3 WHERE singleton
+    )
+    SELECT pg_notify('ledger_events', $1::text)
+"""
+
+
+async def copy_rows(conn: Connection, rows: list[Row], recorded_at: object) -> None:
+    """Append planned rows by binary COPY, under a head locked by this transaction.
+
+    The head must be moved to the last of them (:func:`move_head`) in the same transaction.
+    """
+    records = [(*row_values(row), recorded_at) for row in rows]
+    await conn.copy_records_to_table(
+        "events", records=records, columns=[*COPY_COLUMNS, "recorded_at"]
+    )
+
+
+async def move_head(conn: Connection, last: Row, recorded_at: object) -> None:
+    """Move the head, locked by this transaction, to ``last`` and announce the new events."""
+    await conn.execute(_MOVE_HEAD, last.position, last.hash, recorded_at)

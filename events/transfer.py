@@ -45,6 +45,11 @@ class ImportLineError(LedgerError):
         super().__init__(f"line {line}: {'; '.join(where)}", error.errors, extra)
         self.line = line
         self.status = error.status
+        self.cause = error
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # A bulk import decodes lines in worker processes, which send their refusals back.
+        return type(self), (self.line, self.cause)
 
 
 class ImportUnconfirmedError(ImportLineError):
@@ -84,7 +89,8 @@ def _assigned(name: str, value: msgspec.Raw) -> bool:
     return name in ASSIGNED_FIELDS
 
 
-def _decode_line(number: int, line: bytes) -> AnyEnvelope:
+def decode_line(number: int, line: bytes) -> AnyEnvelope:
+    """Decode one line of an import into its envelope; errors are placed on its line."""
     try:
         envelopes, is_batch = decode_append_body(_envelope_bytes(line))
     except LedgerError as error:
@@ -99,12 +105,12 @@ def _decode_line(number: int, line: bytes) -> AnyEnvelope:
 
 
 def read_batches(
-    lines: Iterable[bytes], size: int = IMPORT_BATCH
+    lines: Iterable[bytes], size: int = IMPORT_BATCH, first: int = 1
 ) -> Iterator[list[tuple[int, bytes]]]:
-    """Yield (line number, line) batches, skipping blank lines."""
+    """Yield (line number, line) batches, skipping blank lines; ``first`` is the first's number."""
     batch: list[tuple[int, bytes]] = []
-    for number, line in enumerate(lines, start=1):
-        if line.strip():
+    for number, line in enumerate(lines, start=first):
+        if line and not line.isspace():
             batch.append((number, line))
             if len(batch) == size:
                 yield batch
@@ -128,12 +134,12 @@ async def import_lines(
     """
     report = ImportReport()
     for batch in read_batches(lines, batch_size):
-        envelopes = [_decode_line(number, line) for number, line in batch]
+        envelopes = [decode_line(number, line) for number, line in batch]
         numbers = [number for number, _ in batch]
         try:
             prepared = prepare(envelopes, is_batch=True)
         except LedgerError as error:
-            raise _at_line(error, numbers) from None
+            raise at_line(error, numbers) from None
         known = await log.recorded_ids(conn, [e.event_id for e in prepared])
         parts = [
             [(n, e) for n, e in zip(numbers, prepared, strict=True) if e.event_id in known],
@@ -157,18 +163,18 @@ async def _append(
     except ConflictError as error:
         if "mixes events already recorded" in error.detail:  # another writer got there first
             raise ImportLineError(numbers[0], error) from None
-        raise _at_line(error, numbers) from None
+        raise at_line(error, numbers) from None
     except StoreUnavailableError as error:
         raise ImportUnconfirmedError(numbers[0], error) from None
     except LedgerError as error:
-        raise _at_line(error, numbers) from None
+        raise at_line(error, numbers) from None
     if outcome.appended:
         report.appended += len(part)
     else:
         report.already_recorded += len(part)
 
 
-def _at_line(error: LedgerError, numbers: list[int]) -> ImportLineError:
+def at_line(error: LedgerError, numbers: list[int]) -> ImportLineError:
     """Place a batch's error (``events[i].field``) on the line it came from."""
     first = error.errors[0].field if error.errors else ""
     if first.startswith("events["):

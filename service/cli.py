@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import atexit
 import errno
+import contextlib
 import shutil
 import signal
 import socket
@@ -126,6 +127,11 @@ def _parser() -> argparse.ArgumentParser:
         "import", help="append the envelopes of a JSON-lines file (each with its event_id)"
     )
     load.add_argument("file", type=Path)
+    load.add_argument(
+        "--workers",
+        type=int,
+        help="processes that decode and validate lines (default: one per core; 0: none)",
+    )
     load.set_defaults(handler=_import)
     export = commands.add_parser(
         "export", help="write every event with its position, recorded_at and hash as JSON lines"
@@ -394,8 +400,10 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     )
     from rich.text import Text
 
-    from events.transfer import ImportLineError, ImportUnconfirmedError, import_lines
-    from service.bootstrap import database, group_committer
+    from events.bulk import import_groups
+    from events.bulk_decoding import GROUP_BATCHES, decoder_pool, default_workers
+    from events.transfer import IMPORT_BATCH, ImportLineError, ImportUnconfirmedError
+    from service.bootstrap import database
 
     class Rate(ProgressColumn):
         """Events per second."""
@@ -410,12 +418,13 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    # A file of one group is decoded here: starting worker processes would take longer.
+    workers = args.workers if args.workers is not None else default_workers()
+    if total <= IMPORT_BATCH * GROUP_BATCHES:
+        workers = 0
 
     async def run() -> Any:
-        async with (
-            database(settings, pool_size=3) as db,
-            group_committer(db.pool, settings) as committer,
-        ):
+        async with database(settings, pool_size=2) as db:
             with (
                 Progress(
                     TextColumn(f"importing {args.file.name}"),
@@ -426,11 +435,13 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
                     TimeRemainingColumn(),
                 ) as bar,
                 args.file.open("rb") as lines,
+                contextlib.ExitStack() as stack,
             ):
                 task = bar.add_task("import", total=total)
-                async with db.pool.acquire() as conn:
-                    return await import_lines(
-                        committer, conn, lines, lambda n: bar.advance(task, n)
+                pool = stack.enter_context(decoder_pool(workers)) if workers else None
+                async with db.pool.acquire() as one, db.pool.acquire() as other:
+                    return await import_groups(
+                        (one, other), lines, lambda n: bar.advance(task, n), pool
                     )
 
     started = time.monotonic()
@@ -439,7 +450,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     except ImportUnconfirmedError as exc:
         print(f"error: {exc.detail}", file=sys.stderr)
         print(
-            "the database did not confirm the batch holding that line: it may or may not be "
+            "the database did not confirm the lines from that one on: they may or may not be "
             "stored; import the file again (it appends only what is missing)",
             file=sys.stderr,
         )

@@ -110,6 +110,11 @@ def ledger_argv() -> list[str]:
     return [sys.executable, "-m", "service.cli", "serve"]
 
 
+def ledger_command(*args: str) -> list[str]:
+    """The command that runs `ledger <args>` from this interpreter's environment."""
+    return [*ledger_argv()[:-1], *args]
+
+
 def clean_env() -> dict[str, str]:
     """This process's environment without LEDGER_* variables, so a run measures what it names."""
     return {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
