@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
-import errno
 import contextlib
+import errno
 import shutil
 import signal
 import socket
