@@ -302,7 +302,9 @@ def measure(run: Run, args: argparse.Namespace) -> dict[str, Any]:
         run.start_database()
         asyncio.run(db.migrate(run.database.url))
         token = asyncio.run(
-            db.create_token(run.database.url, "bench", ["events:write", "events:read", "webhooks:manage"])
+            db.create_token(
+                run.database.url, "bench", ["events:write", "events:read", "webhooks:manage"]
+            )
         )
         ledger = run.ledger("ledger.log", LEDGER_WEBHOOK_ALLOW_PRIVATE="1")
         ledger.start()

@@ -112,7 +112,9 @@ def start_server(run: Run, receiver_port: int) -> tuple[Server, dict[str, str]]:
     run.database.start()
     asyncio.run(db.migrate(run.database.url))
     token = asyncio.run(
-        db.create_token(run.database.url, "bench", ["events:write", "events:read", "webhooks:manage"])
+        db.create_token(
+            run.database.url, "bench", ["events:write", "events:read", "webhooks:manage"]
+        )
     )
     auth = {"Authorization": f"Bearer {token}"}
     server = run.ledger("ledger.log", LEDGER_WEBHOOK_ALLOW_PRIVATE="1")
