@@ -41,7 +41,7 @@ from service.client_requests import (
 )
 from service.client_types import (
     Company,
-    CompanyDisputes,
+    CompanyDisputeList,
     CompanyPage,
     DatedValuation,
     Digest,
@@ -58,7 +58,7 @@ from service.client_webhooks import WebhookMessage, WebhookVerificationError, ve
 __all__ = [
     "AsyncLedgerClient",
     "Company",
-    "CompanyDisputes",
+    "CompanyDisputeList",
     "CompanyPage",
     "DatedValuation",
     "Digest",
@@ -268,7 +268,7 @@ class LedgerClient:
         as_of: Day = None,
         known_at: Instant = None,
         min_position: int | None = None,
-    ) -> CompanyDisputes:
+    ) -> CompanyDisputeList:
         """Return the company's facts on which sources disagree, each field with both sides."""
         return self._send(calls.disputes(company_id, as_of, known_at, min_position))
 

@@ -15,7 +15,7 @@ from service import client_subscribe as follow
 from service.client_requests import Day, Envelope, Instant, Request, RetryPolicy
 from service.client_types import (
     Company,
-    CompanyDisputes,
+    CompanyDisputeList,
     CompanyPage,
     DatedValuation,
     Digest,
@@ -209,7 +209,7 @@ class AsyncLedgerClient:
         as_of: Day = None,
         known_at: Instant = None,
         min_position: int | None = None,
-    ) -> CompanyDisputes:
+    ) -> CompanyDisputeList:
         """Return the company's facts on which sources disagree, each field with both sides."""
         return await self._send(calls.disputes(company_id, as_of, known_at, min_position))
 

@@ -21,7 +21,7 @@ import msgspec
 
 from service.client_types import (
     Company,
-    CompanyDisputes,
+    CompanyDisputeList,
     CompanyPage,
     Digest,
     Event,
@@ -298,10 +298,10 @@ def export_rules(
 
 def disputes(
     company_id: str, as_of: Day, known_at: Instant, min_position: int | None
-) -> Request[CompanyDisputes]:
+) -> Request[CompanyDisputeList]:
     """A company's disputed facts, each field with both sides."""
     params = {"as_of": as_of, "known_at": known_at, "min_position": min_position}
-    return request("GET", f"/companies/{segment(company_id)}/disputes", CompanyDisputes, params)
+    return request("GET", f"/companies/{segment(company_id)}/disputes", CompanyDisputeList, params)
 
 
 def sources(name: str | None, after: str | None, limit: int) -> Request[SourcePage]:

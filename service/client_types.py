@@ -223,7 +223,7 @@ class DisputedFact(Struct, frozen=True, kw_only=True):
     fields: list[FieldDispute]
 
 
-class CompanyDisputes(Struct, frozen=True, kw_only=True):
+class CompanyDisputeList(Struct, frozen=True, kw_only=True):
     """A company's facts on which sources disagree, each disputed field with both sides."""
 
     company_id: str

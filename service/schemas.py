@@ -115,7 +115,7 @@ class ExportRules(Struct, frozen=True, kw_only=True):
     position: int
 
 
-class CompanyDisputes(Struct, frozen=True, kw_only=True):
+class CompanyDisputeList(Struct, frozen=True, kw_only=True):
     """A company's facts on which sources disagree, each disputed field with both sides."""
 
     company_id: str

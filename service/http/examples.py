@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 
-from service.schemas import CompanyDisputes, SourcePage
+from service.schemas import CompanyDisputeList, SourcePage
 
 _IE = {
     "event_id": "2b0c6c4e-8d11-4a7b-9a55-3f1e2d4c5b60",
@@ -55,7 +55,7 @@ SOURCES_EXAMPLE = {
 
 DISPUTES_RESPONSE = {
     200: ResponseSpec(
-        data_container=CompanyDisputes,
+        data_container=CompanyDisputeList,
         description="the facts on which sources disagree, each disputed field with both sides",
         examples=[Example(summary="the raise, four sources against one", value=DISPUTES_EXAMPLE)],
     )

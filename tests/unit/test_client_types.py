@@ -34,7 +34,7 @@ MIRRORS = [
     (client_types.ExportRules, schemas.ExportRules),
     (client_types.FieldDispute, disputes.FieldDispute),
     (client_types.DisputedFact, disputes.DisputedFact),
-    (client_types.CompanyDisputes, schemas.CompanyDisputes),
+    (client_types.CompanyDisputeList, schemas.CompanyDisputeList),
     (client_types.SourceCount, schemas.SourceCount),
     (client_types.SourcePage, schemas.SourcePage),
     (client_types.Receipt, records.Receipt),

@@ -20,7 +20,7 @@ from service.http.examples import DISPUTES_RESPONSE, SOURCES_RESPONSE
 from service.http.problems import problem
 from service.schemas import (
     Company,
-    CompanyDisputes,
+    CompanyDisputeList,
     CompanyPage,
     CompanySummary,
     ExportRules,
@@ -230,7 +230,7 @@ class QueriesController(Controller):
         as_of: AsOf = None,
         known_at: KnownAt = None,
         min_position: MinPosition = None,
-    ) -> CompanyDisputes:
+    ) -> CompanyDisputeList:
         """Return the company's facts on which sources disagree, with both sides."""
         day, instant = _moment(as_of, known_at)
         found, seen = await reads.answer(
@@ -241,7 +241,7 @@ class QueriesController(Controller):
         )
         if found is None:
             raise problem(404, f"the ledger holds no fact about {company_id!r} by {seen.as_of}")
-        return CompanyDisputes(
+        return CompanyDisputeList(
             company_id=company_id,
             facts=found,
             as_of=seen.as_of,
