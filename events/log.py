@@ -151,9 +151,10 @@ async def read_rules(conn: Connection) -> list[HistoryRow]:
     ]
 
 
-async def stored_rows(conn: Connection, last: int, chunk: int) -> AsyncIterator[list[StoredRow]]:
-    """Yield the stored rows up to position ``last``, in position order, ``chunk`` at a time."""
-    after = 0
+async def stored_rows(
+    conn: Connection, last: int, chunk: int, after: int = 0
+) -> AsyncIterator[list[StoredRow]]:
+    """Yield the stored rows in (after, last], in position order, ``chunk`` at a time."""
     while True:
         rows = await conn.fetch(
             """SELECT position, event_id, stream, stream_version, type, schema_version,

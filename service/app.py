@@ -22,6 +22,7 @@ from litestar.static_files import create_static_files_router
 from projections.answers import RuleCache
 from projections.stream_cache import StreamCache
 from service.bootstrap import database, group_committer, workers
+from service.checkpoints import CheckpointCache
 from service.http.auth import ScopeCheck, allowed_methods
 from service.http.deadlines import RequestDeadline
 from service.http.dependencies import ReadSide, dependencies
@@ -32,11 +33,13 @@ from service.http.problems import PROBLEM_RESPONSES, problem_details_plugin, une
 from service.http.routes.events import EventsController
 from service.http.routes.health import health, metrics
 from service.http.routes.ledger import LedgerController
+from service.http.routes.proofs import ProofsController
 from service.http.routes.queries import QueriesController
 from service.http.routes.webhooks import WebhooksController
 from service.http.slow_clients import BodyDeadline
 from service.keys import KeyCache
 from service.settings import Settings
+from service.signing import load_signer
 from service.webhooks.targets import Resolver, SystemResolver
 
 FULL_COLLECTION_EVERY = 1000  # collections of the middle generation (the default is 10)
@@ -143,7 +146,10 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
         async with contextlib.AsyncExitStack() as stack:
             db = await stack.enter_async_context(database(settings))
             keys = KeyCache(db.pool)
-            await stack.enter_async_context(workers(db, settings, resolver, [keys.listen]))
+            signer = load_signer(settings, create=True)
+            await stack.enter_async_context(
+                workers(db, settings, resolver, [keys.listen], signer=signer)
+            )
             committer = await stack.enter_async_context(group_committer(db.pool, settings))
             streams = StreamCache(settings.stream_cache_events, count_stream_reads())
             rules = RuleCache()
@@ -155,6 +161,11 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
                 rules=rules,
                 streams=streams,
                 reads=ReadSide(db.pool, streams, rules),
+                checkpoints=CheckpointCache(
+                    db.pool,
+                    settings.checkpoint_interval_seconds / 4,
+                    signer.vkey if signer else None,
+                ),
             )
             with collecting_rarely():
                 yield
@@ -162,6 +173,7 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
     handlers: list[Any] = [
         EventsController,
         LedgerController,
+        ProofsController,
         QueriesController,
         WebhooksController,
         health,

@@ -143,6 +143,7 @@ class Health(Struct, frozen=True, kw_only=True):
     webhooks: WebhookHealth | None
     append_task: str
     append_queue: int
+    signing: SigningHealth | None = None
 
 
 # Webhooks
@@ -264,3 +265,32 @@ class DeliveryPage(Struct, frozen=True):
 
     deliveries: list[Delivery]
     next_before: int | None
+
+
+# Integrity and proofs
+
+
+class InclusionProof(Struct, frozen=True, kw_only=True):
+    """An RFC 9162 inclusion proof (base64 hashes), from the leaf's sibling up."""
+
+    leaf_index: int
+    tree_size: int
+    leaf_hash: str
+    hashes: list[str]
+
+
+class ConsistencyProof(Struct, frozen=True, kw_only=True):
+    """An RFC 9162 consistency proof (base64 hashes) between two tree sizes."""
+
+    first: int
+    second: int
+    hashes: list[str]
+
+
+class SigningHealth(Struct, frozen=True, kw_only=True):
+    """The latest signed checkpoint, and whether the ledger still signs."""
+
+    status: str  # "signing", "stopped" (the log no longer extends its checkpoint) or "none yet"
+    tree_size: int | None
+    signed_at: str | None
+    fork: str | None = None

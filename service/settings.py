@@ -60,6 +60,10 @@ class Settings(Struct, frozen=True, kw_only=True):
     webhook_timeout_seconds: float = 15.0
     webhook_concurrency: int = 64
     webhook_disable_after_seconds: float = 5 * 86400.0
+    signing_key_file: Path | None = None
+    log_origin: str | None = None
+    checkpoint_interval_seconds: float = 1.0
+    notary: bool = True  # build the tree and sign checkpoints in this process (one at a time)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -108,6 +112,14 @@ class Settings(Struct, frozen=True, kw_only=True):
             webhook_disable_after_seconds=parse_duration(
                 env.get("LEDGER_WEBHOOK_DISABLE_AFTER", str(defaults.webhook_disable_after_seconds))
             ),
+            signing_key_file=Path(env["LEDGER_SIGNING_KEY_FILE"])
+            if env.get("LEDGER_SIGNING_KEY_FILE")
+            else None,
+            log_origin=env.get("LEDGER_LOG_ORIGIN") or None,
+            notary=env.get("LEDGER_NOTARY", "on").lower() in _TRUE,
+            checkpoint_interval_seconds=parse_duration(
+                env.get("LEDGER_CHECKPOINT_INTERVAL", str(defaults.checkpoint_interval_seconds))
+            ),
         ).checked()
 
     def checked(self) -> Settings:
@@ -131,6 +143,8 @@ class Settings(Struct, frozen=True, kw_only=True):
             raise ValueError("LEDGER_HEADER_TIMEOUT and LEDGER_BODY_TIMEOUT must be positive")
         if self.webhook_timeout_seconds <= 0:
             raise ValueError("LEDGER_WEBHOOK_TIMEOUT must be positive")
+        if self.checkpoint_interval_seconds <= 0:
+            raise ValueError("LEDGER_CHECKPOINT_INTERVAL must be positive")
         if self.webhook_concurrency < 1:
             raise ValueError("LEDGER_WEBHOOK_CONCURRENCY must be at least 1")
         return self

@@ -18,6 +18,7 @@ from events.writer import GroupCommitter
 from projections import projector
 from projections.answers import RuleCache
 from projections.stream_cache import StreamCache
+from service.checkpoints import CheckpointCache
 from service.http.problems import problem
 from service.webhooks.targets import check_target
 
@@ -103,6 +104,9 @@ def dependencies(state: State) -> dict[str, Provide]:
     async def verify_lock() -> asyncio.Lock:
         return state.verify_lock  # type: ignore[no-any-return]
 
+    async def checkpoints() -> CheckpointCache:
+        return state.checkpoints  # type: ignore[no-any-return]
+
     async def webhook_targets() -> Any:
         allow_private = state.settings.webhook_allow_private
         return partial(check_target, resolver=state.resolver, allow_private=allow_private)
@@ -113,6 +117,7 @@ def dependencies(state: State) -> dict[str, Provide]:
         reads,
         verify_lock,
         webhook_targets,
+        checkpoints,
     ]
     return {p.__name__: Provide(p) for p in providers}
 
@@ -123,3 +128,4 @@ Committer = NamedDependency[GroupCommitter]
 Reads = NamedDependency[ReadSide]
 VerifyLock = NamedDependency[asyncio.Lock]
 WebhookTargets = NamedDependency[SkipValidation[TargetCheck]]
+Checkpoints = NamedDependency[CheckpointCache]

@@ -10,25 +10,28 @@ import asyncpg
 from litestar import Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from events.chain import format_instant
 from events.log import head_position
 from projections import projector
+from service.checkpoints import CheckpointCache
 from service.http import metrics as m
-from service.http.dependencies import Committer, Pool, Reads
-from service.schemas import Health, ProjectionHealth, WebhookHealth
+from service.http.dependencies import Checkpoints, Committer, Pool, Reads
+from service.schemas import Health, ProjectionHealth, SigningHealth, WebhookHealth
 from service.webhooks.outbox import delivery_status
 
 log = logging.getLogger(__name__)
 
 
 @get("/health")
-async def health(committer: Committer, pool: Pool) -> Response[Health]:
-    """Report the database reachable or not, and the head position."""
+async def health(committer: Committer, pool: Pool, checkpoints: Checkpoints) -> Response[Health]:
+    """Report the database reachable or not, the head position, and whether the ledger signs."""
     append_task = "running" if committer.alive else "stopped"
     try:
         async with pool.acquire(timeout=2) as conn:
             position = await head_position(conn)
             read_models = await projector.status(conn)
             cursor, pending, failing, disabled = await delivery_status(conn)
+        signing = await _signing(checkpoints)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
         body = Health(
             status="unavailable",
@@ -40,8 +43,9 @@ async def health(committer: Committer, pool: Pool) -> Response[Health]:
             append_queue=committer.queued,
         )
         return Response(body, status_code=503, headers={"Retry-After": "1"})
+    forked = signing.status == "stopped"
     body = Health(
-        status="ok" if committer.alive else "unavailable",
+        status="forked" if forked else "ok" if committer.alive else "unavailable",
         database="reachable",
         head_position=position,
         projections={
@@ -60,8 +64,20 @@ async def health(committer: Committer, pool: Pool) -> Response[Health]:
         ),
         append_task=append_task,
         append_queue=committer.queued,
+        signing=signing,
     )
-    return Response(body, status_code=200 if committer.alive else 503)
+    return Response(body, status_code=200 if committer.alive and not forked else 503)
+
+
+async def _signing(checkpoints: CheckpointCache) -> SigningHealth:
+    latest = await checkpoints.latest()
+    signed = latest.checkpoint
+    return SigningHealth(
+        status="stopped" if latest.fork else "signing" if signed else "none yet",
+        tree_size=signed.tree_size if signed else None,
+        signed_at=format_instant(signed.signed_at) if signed else None,
+        fork=latest.fork.describe() if latest.fork else None,
+    )
 
 
 _refreshed = {"at": 0.0}
