@@ -67,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
         "--previous-hash",
         help="for an export made with --after N: the hash of position N, to check the first line",
     )
+    verify.add_argument("--key", help="the ledger's verifier key, to check an export's checkpoint")
     verify.set_defaults(handler=_verify)
 
     grants = commands.add_parser(
@@ -85,7 +86,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--after", type=int, default=0, help="only events after this position")
     export.add_argument("--output", "-o", type=Path, help="a file (default: standard output)")
+    export.add_argument(
+        "--with-checkpoint",
+        action="store_true",
+        help="export up to the latest signed checkpoint and write it beside, as FILE.checkpoint",
+    )
     export.set_defaults(handler=_export)
+    _proof_commands(commands)
 
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
         required=True, dest="keys_command"
@@ -95,10 +102,34 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--scopes", required=True, help="comma-separated, e.g. events:read,admin")
     create.set_defaults(handler=_keys_create)
     keys.add_parser("list", help="list keys (never their tokens)").set_defaults(handler=_keys_list)
+    keys.add_parser(
+        "public", help="print the verifier key of the ledger's signed checkpoints"
+    ).set_defaults(handler=lambda s, a: _proofs().keys_public(s, a))
     revoke = keys.add_parser("revoke", help="revoke a key at once")
     revoke.add_argument("key_id")
     revoke.set_defaults(handler=_keys_revoke)
     return parser
+
+
+def _proofs() -> Any:
+    from service import proof_cli
+
+    return proof_cli
+
+
+def _proof_commands(commands: Any) -> None:
+    watch = commands.add_parser(
+        "monitor", help="check that the ledger's signed log only grows (token in LEDGER_TOKEN)"
+    )
+    watch.add_argument("--url", required=True, help="the ledger's base URL")
+    watch.add_argument("--key", required=True, help="the ledger's verifier key (pinned)")
+    watch.add_argument("--state", required=True, type=Path, help="the checkpoint seen last")
+    watch.add_argument("--every", type=float, help="seconds between checks (default: once)")
+    watch.set_defaults(handler=lambda s, a: _proofs().monitor(s, a))
+    receipt = commands.add_parser("verify-receipt", help="check an event's receipt offline")
+    receipt.add_argument("file", type=Path)
+    receipt.add_argument("--key", required=True, help="the ledger's verifier key (pinned)")
+    receipt.set_defaults(handler=lambda s, a: _proofs().verify_receipt(s, a))
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -157,22 +188,34 @@ def _demo(settings: Settings, args: argparse.Namespace) -> Settings:
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     from events.migrate import migrate
     from service.database import connect
+    from service.tree_cli import build_tree
 
-    async def run() -> list[str]:
+    async def run() -> tuple[list[str], int | None]:
         async with connect(settings, migrated=False) as conn:
-            return await migrate(conn)
+            return await migrate(conn), await build_tree(conn)
 
-    applied = asyncio.run(run())
+    applied, built = asyncio.run(run())
     print("applied: " + ", ".join(applied) if applied else "the schema is up to date")
+    print(
+        "a running service is building the Merkle tree"
+        if built is None
+        else f"added {built:,} events to the Merkle tree"
+    )
     return 0
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from service.bootstrap import database, workers
+    from service.signing import load_signer
     from service.webhooks.targets import SystemResolver
 
+    signer = load_signer(settings, create=False)  # serve makes the key; a worker only uses one
+
     async def run() -> None:
-        async with database(settings) as db, workers(db, settings, SystemResolver()) as tasks:
+        async with (
+            database(settings) as db,
+            workers(db, settings, SystemResolver(), signer=signer) as tasks,
+        ):
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -223,8 +266,11 @@ def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
 def _verify(settings: Settings, args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from service import tree_cli
+
     if args.file is not None:
-        return _verify_file(args.file, args.previous_hash)
+        code = _verify_file(args.file, args.previous_hash)
+        return tree_cli.verify_export_checkpoint(args.file, args.key, code)
 
     from events.integrity import verify_store
     from service.database import connect
@@ -245,7 +291,11 @@ def _verify(settings: Settings, args: argparse.Namespace) -> int:
         print(f"NOT intact at position {report.first_bad_position}: {report.problem}")
         return 1
 
-    return asyncio.run(run())
+    async def check_tree() -> int:
+        async with connect(settings) as conn:
+            return await tree_cli.check_tree(conn)
+
+    return asyncio.run(run()) or asyncio.run(check_tree())
 
 
 def _verify_file(path: Path, previous_hash: str | None) -> int:
@@ -365,6 +415,11 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
 
 def _export(settings: Settings, args: argparse.Namespace) -> int:
     from rich.console import Console
+
+    if args.with_checkpoint:
+        from service.tree_cli import export_with_checkpoint
+
+        return export_with_checkpoint(settings, args)
 
     from events.log import head_position
     from events.transfer import export_lines
