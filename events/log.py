@@ -243,3 +243,13 @@ async def read_streams(
     """
     rows: list[asyncpg.Record] = await conn.fetch(READ_STREAMS, streams, after, known_at)
     return rows
+
+
+async def read_rule_events(conn: Connection, until: int) -> list[RecordedEvent]:
+    """Return every event of the export-rule streams up to position ``until``, in order."""
+    rows = await conn.fetch(
+        f"""SELECT {EVENT_COLUMNS} FROM events
+           WHERE stream LIKE '{RULE_STREAMS_LIKE}' AND position <= $1 ORDER BY position""",
+        until,
+    )
+    return [to_recorded(row) for row in rows]

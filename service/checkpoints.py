@@ -17,6 +17,7 @@ import asyncpg
 from events import tree
 from events.tree import SignedCheckpoint
 from events.tree_check import Fork, fork_of
+from service.http.problems import problem
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,20 @@ class CheckpointCache:
         self._value = Latest(None, None)
         self._read_at = -float("inf")
         self._lock = asyncio.Lock()
+
+    async def signed(self, min_position: int | None = None) -> SignedCheckpoint:
+        """Return the latest checkpoint; 503 when there is none (covering ``min_position``)."""
+        latest = await self.latest()
+        if latest.fork is not None:
+            raise problem(
+                503,
+                f"the ledger has stopped signing: {latest.fork.describe()}",
+                extra={"signing": "stopped", "fork": latest.fork.describe()},
+            )
+        signed = latest.checkpoint
+        if signed is None or (min_position is not None and signed.tree_size < min_position):
+            raise problem(503, "no signed checkpoint covers that yet; retry shortly")
+        return signed
 
     async def latest(self) -> Latest:
         """Return the latest checkpoint, from memory if read lately."""

@@ -28,13 +28,19 @@ from typing import Any, TypeVar
 import httpx
 import msgspec
 
+from events.notes import Verifier
 from events.records import Receipt, RecordedEvent
+from service import verified as proofs
 from service.schemas import (
     Company,
     CompanyPage,
     DatedValuation,
     ExportRules,
     Portfolio,
+    ProvenCompany,
+    ProvenExportRules,
+    ProvenPortfolio,
+    ProvenValuations,
     Valuations,
 )
 
@@ -107,7 +113,10 @@ class LedgerClient:
         *,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
+        key: str | None = None,
     ) -> None:
+        """``key``: the ledger's verifier key, pinned, for answers asked ``verified=True``."""
+        self._key = key
         self._http = httpx.Client(
             base_url=base_url,
             headers={"Authorization": f"Bearer {token}"},
@@ -124,6 +133,11 @@ class LedgerClient:
     def close(self) -> None:
         """Close the connections."""
         self._http.close()
+
+    def _verifier(self) -> Verifier:
+        if self._key is None:
+            raise ValueError("verified=True needs the ledger's verifier key: LedgerClient(key=...)")
+        return Verifier.parse(self._key)
 
     def _call(
         self,
@@ -198,10 +212,20 @@ class LedgerClient:
         as_of: dt.date | str | None = None,
         known_at: dt.datetime | str | None = None,
         min_position: int | None = None,
+        *,
+        verified: bool = False,
     ) -> Company:
-        """Return a company's state as of a date, as the ledger knew it at an instant."""
+        """Return a company's state as of a date, as the ledger knew it at an instant.
+
+        ``verified``: check the answer against the signed log (raises VerificationError).
+        """
         params = {"as_of": as_of, "known_at": known_at, "min_position": min_position}
-        return self._call("GET", f"/companies/{_segment(company_id)}", Company, params=params)
+        path = f"/companies/{_segment(company_id)}"
+        if not verified:
+            return self._call("GET", path, Company, params=params)
+        answer = self._call("GET", path, ProvenCompany, params={**params, "proof": "true"})
+        proofs.check_company(answer, self._verifier(), company_id)
+        return answer
 
     def valuations(
         self,
@@ -209,11 +233,17 @@ class LedgerClient:
         as_of: dt.date | str | None = None,
         known_at: dt.datetime | str | None = None,
         min_position: int | None = None,
+        *,
+        verified: bool = False,
     ) -> list[DatedValuation]:
-        """Return every valuation of a company, in effective-date order."""
+        """Return every valuation of a company, in effective-date order (``verified``: checked)."""
         params = {"as_of": as_of, "known_at": known_at, "min_position": min_position}
         path = f"/companies/{_segment(company_id)}/valuations"
-        return self._call("GET", path, Valuations, params=params).valuations
+        if not verified:
+            return self._call("GET", path, Valuations, params=params).valuations
+        answer = self._call("GET", path, ProvenValuations, params={**params, "proof": "true"})
+        proofs.check_valuations(answer, self._verifier(), company_id)
+        return answer.valuations
 
     def companies(
         self,
@@ -239,15 +269,21 @@ class LedgerClient:
         as_of: dt.date | str | None = None,
         known_at: dt.datetime | str | None = None,
         min_position: int | None = None,
+        *,
+        verified: bool = False,
     ) -> Portfolio:
         """Return the companies an investor took part in, with the rounds.
 
         Portfolios come from read models that trail the log by a moment: pass the position of
-        a receipt as ``min_position`` to read your own writes.
+        a receipt as ``min_position`` to read your own writes. ``verified``: checked.
         """
         params = {"as_of": as_of, "known_at": known_at, "min_position": min_position}
         path = f"/investors/{_segment(investor_id)}/portfolio"
-        return self._call("GET", path, Portfolio, params=params)
+        if not verified:
+            return self._call("GET", path, Portfolio, params=params)
+        answer = self._call("GET", path, ProvenPortfolio, params={**params, "proof": "true"})
+        proofs.check_portfolio(answer, self._verifier(), investor_id)
+        return answer
 
     def export_rules(
         self,
@@ -255,15 +291,22 @@ class LedgerClient:
         known_at: dt.datetime | str | None = None,
         target_jurisdiction: str | None = None,
         min_position: int | None = None,
+        *,
+        verified: bool = False,
     ) -> ExportRules:
-        """Return the export rules in force."""
+        """Return the export rules in force (``verified``: checked against the signed log)."""
         params = {
             "as_of": as_of,
             "known_at": known_at,
             "target_jurisdiction": target_jurisdiction,
             "min_position": min_position,
         }
-        return self._call("GET", "/export-rules", ExportRules, params=params)
+        if not verified:
+            return self._call("GET", "/export-rules", ExportRules, params=params)
+        params["proof"] = "true"
+        answer = self._call("GET", "/export-rules", ProvenExportRules, params=params)
+        proofs.check_rules(answer, self._verifier(), target_jurisdiction)
+        return answer
 
 
 def _segment(value: str) -> str:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from msgspec import Meta, Struct
 
+from events.leaves import ShownEvent
 from events.records import Receipt, RecordedEvent
 from events.vocabulary import EVENT_TYPES, TEXT_PATTERN
 from projections.company import CompanyState
@@ -294,3 +295,35 @@ class SigningHealth(Struct, frozen=True, kw_only=True):
     tree_size: int | None
     signed_at: str | None
     fork: str | None = None
+
+
+class Proof(Struct, frozen=True, kw_only=True):
+    """What a verified answer carries: the checkpoint, the events folded, their inclusion proofs."""
+
+    checkpoint: str
+    events: list[ShownEvent]
+    inclusion: list[InclusionProof]
+
+
+class ProvenCompany(Company, frozen=True, kw_only=True):
+    """A company's state, with the proof of what it was folded from."""
+
+    proof: Proof
+
+
+class ProvenValuations(Valuations, frozen=True, kw_only=True):
+    """A company's valuations, with the proof of what they were folded from."""
+
+    proof: Proof
+
+
+class ProvenPortfolio(Portfolio, frozen=True, kw_only=True):
+    """An investor's holdings, with the proof of what they were folded from."""
+
+    proof: Proof
+
+
+class ProvenExportRules(ExportRules, frozen=True, kw_only=True):
+    """The export rules in force, with the proof of what they were folded from."""
+
+    proof: Proof

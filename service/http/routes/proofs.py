@@ -12,7 +12,6 @@ from litestar.params import PathParameter, QueryParameter
 from events import log, tree
 from events.leaves import recorded_bytes
 from events.notes import receipt_text
-from service.checkpoints import Latest
 from service.http.auth import BEARER, SCOPE_OPT
 from service.http.dependencies import Checkpoints, Pool
 from service.http.problems import problem
@@ -42,19 +41,6 @@ def _integer(field: str, value: str | None, default: int | None = None) -> int:
     return int(value)
 
 
-def _signed(latest: Latest) -> tree.SignedCheckpoint:
-    """The latest checkpoint, or a 503 when there is none or the ledger stopped signing."""
-    if latest.fork is not None:
-        raise problem(
-            503,
-            f"the ledger has stopped signing: {latest.fork.describe()}",
-            extra={"signing": "stopped", "fork": latest.fork.describe()},
-        )
-    if latest.checkpoint is None:
-        raise problem(503, "the ledger has signed no checkpoint yet; retry shortly")
-    return latest.checkpoint
-
-
 def _size(field: str, value: str | None, checkpoint: tree.SignedCheckpoint) -> int:
     size = _integer(field, value, checkpoint.tree_size)
     if not 0 < size <= checkpoint.tree_size:
@@ -71,7 +57,7 @@ class ProofsController(Controller):
     @get("/ledger/checkpoint", media_type=MediaType.TEXT)
     async def checkpoint(self, checkpoints: Checkpoints) -> str:
         """Return the latest signed checkpoint (c2sp.org/tlog-checkpoint, a signed note)."""
-        return _signed(await checkpoints.latest()).note
+        return (await checkpoints.signed()).note
 
     @get(
         "/ledger/public-key",
@@ -95,7 +81,7 @@ class ProofsController(Controller):
         tree_size: Size = None,
     ) -> InclusionProof:
         """Prove that the event at ``position`` is in the tree of ``tree_size`` events."""
-        signed = _signed(await checkpoints.latest())
+        signed = await checkpoints.signed()
         at = _integer("position", position)
         size = _size("tree_size", tree_size, signed)
         if not 0 < at <= size:
@@ -123,7 +109,7 @@ class ProofsController(Controller):
         ] = None,
     ) -> ConsistencyProof:
         """Prove that the tree of ``to`` events extends the tree of ``from`` events."""
-        signed = _signed(await checkpoints.latest())
+        signed = await checkpoints.signed()
         small = _integer("from", first)
         large = _size("to", second, signed)
         if small < 1:
@@ -142,7 +128,7 @@ class ProofsController(Controller):
         event_id: Annotated[uuid.UUID, PathParameter()],
     ) -> Response[str]:
         """Return an offline receipt (c2sp.org/tlog-proof@v1) of the event."""
-        signed = _signed(await checkpoints.latest())
+        signed = await checkpoints.signed()
         async with pool.acquire() as conn:
             event = await log.get_event(conn, event_id)
             if event is None:
