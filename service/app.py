@@ -33,7 +33,7 @@ from service.http.problems import PROBLEM_RESPONSES, problem_details_plugin, une
 from service.http.routes.events import EventsController
 from service.http.routes.health import health, metrics
 from service.http.routes.ledger import LedgerController
-from service.http.routes.proofs import ProofsController
+from service.http.routes.proofs import ProofsController, public_key
 from service.http.routes.queries import QueriesController
 from service.http.routes.webhooks import WebhooksController
 from service.http.slow_clients import BodyDeadline
@@ -179,6 +179,7 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
         health,
         home,
         metrics,
+        public_key,
     ]
     document_problems(handlers)
     app = Litestar(

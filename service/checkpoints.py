@@ -49,8 +49,14 @@ class CheckpointCache:
                 extra={"signing": "stopped", "fork": latest.fork.describe()},
             )
         signed = latest.checkpoint
-        if signed is None or (min_position is not None and signed.tree_size < min_position):
-            raise problem(503, "no signed checkpoint covers that yet; retry shortly")
+        if min_position is not None and (signed is None or signed.tree_size < min_position):
+            raise problem(
+                503,
+                f"the ledger has not reached position {min_position} in a signed checkpoint "
+                "yet; retry shortly",
+            )
+        if signed is None:
+            raise problem(503, "the ledger has signed no checkpoint yet; retry shortly")
         return signed
 
     async def latest(self) -> Latest:

@@ -48,6 +48,14 @@ def _size(field: str, value: str | None, checkpoint: tree.SignedCheckpoint) -> i
     return size
 
 
+@get("/ledger/public-key", media_type=MediaType.TEXT, sync_to_thread=False)
+def public_key(checkpoints: Checkpoints) -> str:
+    """Return the verifier key of the ledger's checkpoints (signed-note vkey); no token needed."""
+    if checkpoints.vkey is None:
+        raise problem(503, "this service holds no signing key")
+    return checkpoints.vkey + "\n"
+
+
 class ProofsController(Controller):
     """Checkpoints, proofs and receipts (``events:read``)."""
 
@@ -58,19 +66,6 @@ class ProofsController(Controller):
     async def checkpoint(self, checkpoints: Checkpoints) -> str:
         """Return the latest signed checkpoint (c2sp.org/tlog-checkpoint, a signed note)."""
         return (await checkpoints.signed()).note
-
-    @get(
-        "/ledger/public-key",
-        media_type=MediaType.TEXT,
-        opt={SCOPE_OPT: None},
-        security=[],
-        sync_to_thread=False,
-    )
-    def public_key(self, checkpoints: Checkpoints) -> str:
-        """Return the verifier key of the ledger's checkpoints (signed-note vkey), public."""
-        if checkpoints.vkey is None:
-            raise problem(503, "this service holds no signing key")
-        return checkpoints.vkey + "\n"
 
     @get("/ledger/proofs/inclusion")
     async def inclusion(
