@@ -31,3 +31,7 @@ CREATE TRIGGER merkle_nodes_append_only
 CREATE TRIGGER signed_checkpoints_append_only
     BEFORE UPDATE OR DELETE OR TRUNCATE ON signed_checkpoints
     FOR EACH STATEMENT EXECUTE FUNCTION merkle_refuse_change();
+
+-- Like the log's own guards (0007), these hold in every session mode.
+ALTER TABLE merkle_nodes ENABLE ALWAYS TRIGGER merkle_nodes_append_only;
+ALTER TABLE signed_checkpoints ENABLE ALWAYS TRIGGER signed_checkpoints_append_only;

@@ -103,16 +103,23 @@ async def rewrite(url: str, position: int, *, delete_checkpoints: bool) -> None:
                         "UPDATE events SET hash = $1 WHERE position = $2", digest, row.position
                     )
                     previous, head = digest, row.position
+            guard = "ledger_head_moves_forward"
+            await conn.execute(f"ALTER TABLE ledger_head DISABLE TRIGGER {guard}")
             await conn.execute("UPDATE ledger_head SET hash = $1", previous)
+            await conn.execute(f"ALTER TABLE ledger_head ENABLE ALWAYS TRIGGER {guard}")
             await conn.execute("DELETE FROM merkle_nodes")
             await tree.extend(conn, Border(), head)
             if delete_checkpoints:
                 trigger = "signed_checkpoints_append_only"
                 await conn.execute(f"ALTER TABLE signed_checkpoints DISABLE TRIGGER {trigger}")
                 await conn.execute("DELETE FROM signed_checkpoints")
-                await conn.execute(f"ALTER TABLE signed_checkpoints ENABLE TRIGGER {trigger}")
-            await conn.execute("ALTER TABLE merkle_nodes ENABLE TRIGGER merkle_nodes_append_only")
-            await conn.execute("ALTER TABLE events ENABLE TRIGGER events_append_only")
+                await conn.execute(
+                    f"ALTER TABLE signed_checkpoints ENABLE ALWAYS TRIGGER {trigger}"
+                )
+            await conn.execute(
+                "ALTER TABLE merkle_nodes ENABLE ALWAYS TRIGGER merkle_nodes_append_only"
+            )
+            await conn.execute("ALTER TABLE events ENABLE ALWAYS TRIGGER events_append_only")
     finally:
         await conn.close()
 

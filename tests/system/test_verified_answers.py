@@ -6,6 +6,7 @@ import base64
 import json
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,10 @@ def _value(body: dict[str, Any]) -> None:
     body["valuation"]["value"] = "9999999999"
 
 
+def _source(body: dict[str, Any]) -> None:
+    body["sources"][0]["name"] = "someone else"
+
+
 def _dropped_event(body: dict[str, Any]) -> None:
     del body["proof"]["events"][-1], body["proof"]["inclusion"][-1]
 
@@ -110,16 +115,20 @@ def test_honest_verified_answers_pass(server: ServerProcess, tokens: Tokens) -> 
     company, key = _ledger(server, tokens)
     with LedgerClient(server.base_url, tokens.read, key=key) as ledger:
         state = ledger.company(company, verified=True)
-        assert state.valuation is not None and state.valuation.value == "2100000000"
-        proven = state.proof.events  # type: ignore[attr-defined]
-        assert any(e.stream.startswith("export-rule:") for e in proven)  # folded in too
-        assert [v.value for v in ledger.valuations(company, verified=True)] == ["2100000000"]
+        assert state.valuation is not None and state.valuation.value == Decimal("2100000000")
+        assert state.sources, "the reports behind the company are confirmed too"
+        assert [v.value for v in ledger.valuations(company, verified=True)] == [
+            Decimal("2100000000")
+        ]
         holdings = ledger.portfolio("alibaba", verified=True).companies
         assert company in [h.company_id for h in holdings]
         assert ledger.export_rules(target_jurisdiction="CN", verified=True).rules
+    url = f"{server.base_url}/companies/{company}?proof=true"
+    proven = get(url, tokens.header("read")).json()["proof"]["events"]
+    assert any(e["stream"].startswith("export-rule:") for e in proven)  # folded in too
 
 
-@pytest.mark.parametrize("tamper", [_value, _dropped_event, _proof, _event, _signature])
+@pytest.mark.parametrize("tamper", [_value, _source, _dropped_event, _proof, _event, _signature])
 def test_an_altered_verified_answer_is_refused(
     server: ServerProcess, tokens: Tokens, tamper: Tamper
 ) -> None:
