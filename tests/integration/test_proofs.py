@@ -179,3 +179,23 @@ async def test_proofs_need_a_read_token_and_the_public_key_none(
     key_file = tmp_path / "checkpoint-signing-key.pem"
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert key_file.read_text() not in answer.text
+
+
+async def test_an_auditor_checks_checkpoints_proofs_and_receipts(
+    db_url: str, tokens: Tokens, tmp_path: Path
+) -> None:
+    async with signing_client(db_url, tmp_path) as client:
+        receipts = await _append_many(client, tokens, 3)
+        await checkpoint_at_least(client, tokens, 3)
+        audit = tokens.header("audit")
+        for path in (
+            "/ledger/checkpoint",
+            "/ledger/proofs/inclusion?position=1",
+            "/ledger/proofs/consistency?from=1&to=2",
+            f"/events/{receipts[0]['event_id']}/receipt",
+        ):
+            answer = await client.get(path, headers=audit)
+            assert answer.status_code == 200, (path, answer.text)
+        assert (
+            await client.get("/ledger/checkpoint", headers=tokens.header("write"))
+        ).status_code == 403
