@@ -27,9 +27,10 @@ GRANT SELECT, UPDATE ON projection_checkpoints TO {role};
 GRANT SELECT, INSERT, UPDATE, DELETE ON rm_companies, rm_investor_companies TO {role};
 GRANT SELECT, INSERT, UPDATE, DELETE
     ON webhook_endpoints, webhook_cursors, webhook_deliveries, webhook_attempts TO {role};
+GRANT SELECT, INSERT ON merkle_nodes, signed_checkpoints TO {role};
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role};
--- Nothing else: no UPDATE, DELETE or TRUNCATE on events, no DDL.
-REVOKE UPDATE, DELETE, TRUNCATE ON events FROM {role};
+-- Nothing else: no UPDATE, DELETE or TRUNCATE on the log, its tree or checkpoints; no DDL.
+REVOKE UPDATE, DELETE, TRUNCATE ON events, merkle_nodes, signed_checkpoints FROM {role};
 """
 
 

@@ -9,7 +9,8 @@ from typing import Literal, NamedTuple
 from msgspec import Struct
 
 from events import log
-from events.chain import GENESIS, chain, event_bytes
+from events.chain import GENESIS, chain
+from events.leaves import stored_bytes
 from events.log import Connection
 from events.records import StoredRow
 
@@ -83,22 +84,7 @@ async def verify_store(
 
 
 def _link(previous: bytes, row: StoredRow) -> bytes:
-    return chain(
-        previous,
-        event_bytes(
-            position=row.position,
-            event_id=row.event_id,  # type: ignore[arg-type]
-            stream=row.stream,
-            stream_version=row.stream_version,
-            type=row.type,
-            schema_version=row.schema_version,
-            effective_date=row.effective_date,  # type: ignore[arg-type]
-            recorded_at=row.recorded_at,  # type: ignore[arg-type]
-            source=row.source,
-            data=row.data,
-            metadata=row.metadata,
-        ),
-    )
+    return chain(previous, stored_bytes(row))
 
 
 def _bad(walk: ChainWalk, broken: Break) -> VerifyReport:

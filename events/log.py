@@ -226,9 +226,10 @@ async def read_rules(conn: Connection) -> list[HistoryRow]:
     return [history_row(r) for r in rows]
 
 
-async def stored_rows(conn: Connection, last: int, chunk: int) -> AsyncIterator[list[StoredRow]]:
-    """Yield the stored rows up to position ``last``, in position order, ``chunk`` at a time."""
-    after = 0
+async def stored_rows(
+    conn: Connection, last: int, chunk: int, after: int = 0
+) -> AsyncIterator[list[StoredRow]]:
+    """Yield the stored rows in (after, last], in position order, ``chunk`` at a time."""
     while True:
         rows = await conn.fetch(
             """SELECT position, event_id, stream, stream_version, type, schema_version,
@@ -351,3 +352,28 @@ async def read_sources(
         arguments.append(name)
     rows = await conn.fetch(READ_SOURCES[name is not None], *arguments)
     return [(row["name"], row["reports"]) for row in rows]
+
+
+async def moment_at(conn: Connection, position: int) -> tuple[dt.datetime, dt.date]:
+    """Return the recorded_at of the event at ``position`` and the database's date in UTC.
+
+    For an empty log (position 0), the database's time stands for the recorded_at.
+    """
+    row = await conn.fetchrow(
+        """SELECT coalesce((SELECT recorded_at FROM events WHERE position = $1),
+                           statement_timestamp()) AS recorded_at,
+                  (statement_timestamp() AT TIME ZONE 'UTC')::date AS today""",
+        position,
+    )
+    assert row is not None
+    return row["recorded_at"], row["today"]
+
+
+async def read_rule_events(conn: Connection, until: int) -> list[RecordedEvent]:
+    """Return every event of the export-rule streams up to position ``until``, in order."""
+    rows = await conn.fetch(
+        f"""SELECT {EVENT_COLUMNS} FROM events
+           WHERE stream LIKE '{RULE_STREAMS_LIKE}' AND position <= $1 ORDER BY position""",
+        until,
+    )
+    return [to_recorded(row) for row in rows]

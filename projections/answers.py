@@ -19,6 +19,7 @@ from projections.company import (
     CompanyState,
     DatedValuation,
     fold_company,
+    investor_holding,
     restrictions,
     valuations_in_order,
 )
@@ -273,20 +274,7 @@ async def portfolio(
         state = fold_company(company_id, history.facts(stream).until(day), [])
         if state is None:
             continue
-        rounds: list[str] = []
-        naming: dict[object, SourceRef] = {}
-        for round_ in state.rounds:
-            for investor in round_.investors:
-                if investor.investor_id == investor_id:
-                    rounds.append(round_.round_name)
-                    naming.update((s.event_id, s) for s in investor.sources)
+        rounds, naming = investor_holding(state, investor_id)
         if rounds:
-            holdings.append((company_id, rounds, sorted(naming.values(), key=_published)))
+            holdings.append((company_id, rounds, naming))
     return holdings, seen
-
-
-def _published(source: SourceRef) -> tuple[dt.datetime, str]:
-    return source.published_at or _OLDEST, str(source.event_id)
-
-
-_OLDEST = dt.datetime.min.replace(tzinfo=dt.UTC)

@@ -322,3 +322,22 @@ def _total_usd(rounds: Iterable[Round]) -> str:
 # Enough digits for any sum of the decimals the vocabulary admits, and an error rather than a
 # rounding if that were ever wrong: the sum is never rounded.
 _EXACT = Context(prec=200, traps=[Inexact])
+
+
+def investor_holding(state: CompanyState, investor_id: str) -> tuple[list[str], list[SourceRef]]:
+    """The rounds of a company naming an investor, and the reports that named it, oldest first."""
+    rounds: list[str] = []
+    naming: dict[object, SourceRef] = {}
+    for round_ in state.rounds:
+        for investor in round_.investors:
+            if investor.investor_id == investor_id:
+                rounds.append(round_.round_name)
+                naming.update((s.event_id, s) for s in investor.sources)
+    return rounds, sorted(naming.values(), key=_published)
+
+
+def _published(source: SourceRef) -> tuple[dt.datetime, str]:
+    return source.published_at or _OLDEST, str(source.event_id)
+
+
+_OLDEST = dt.datetime.min.replace(tzinfo=dt.UTC)

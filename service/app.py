@@ -21,6 +21,7 @@ from litestar.static_files import create_static_files_router
 from projections.answers import RuleCache
 from projections.stream_cache import StreamCache
 from service.bootstrap import database, group_committer, standbys, subscription_hub, workers
+from service.checkpoints import CheckpointCache
 from service.http.api_docs import DOCS_ASSETS, SwaggerPage, docs_router
 from service.http.auth import ScopeCheck, allowed_methods
 from service.http.deadlines import RequestDeadline
@@ -33,6 +34,7 @@ from service.http.problems import PROBLEM_RESPONSES, problem_details_plugin, une
 from service.http.routes.events import EventsController
 from service.http.routes.health import health, live, metrics, ready
 from service.http.routes.ledger import LedgerController
+from service.http.routes.proofs import ProofsController, public_key
 from service.http.routes.queries import QueriesController
 from service.http.routes.subscriptions import subscribe
 from service.http.routes.webhooks import WebhooksController
@@ -40,6 +42,7 @@ from service.http.served_by import stamp_served_by
 from service.http.slow_clients import BodyDeadline
 from service.keys import KeyCache
 from service.settings import Settings
+from service.signing import load_signer
 from service.webhooks.targets import Resolver, SystemResolver
 
 FULL_COLLECTION_EVERY = 1000  # collections of the middle generation (the default is 10)
@@ -147,7 +150,10 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
                 subscription_hub(db, settings, SUBSCRIBERS_CUT.inc)
             )
             listening = [keys.listen, hub.listen]
-            await stack.enter_async_context(workers(db, settings, resolver, listening))
+            signer = load_signer(settings, create=True)
+            await stack.enter_async_context(
+                workers(db, settings, resolver, listening, signer=signer)
+            )
             replicas = await stack.enter_async_context(standbys(db, settings))
             committer = await stack.enter_async_context(group_committer(db.pool, settings))
             streams = StreamCache(
@@ -163,6 +169,11 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
                 streams=streams,
                 reads=ReadSide(db.pool, streams, rules, replicas),
                 hub=hub,
+                checkpoints=CheckpointCache(
+                    db.pool,
+                    settings.checkpoint_interval_seconds / 4,
+                    signer.vkey if signer else None,
+                ),
             )
             with collecting_rarely():
                 yield
@@ -170,6 +181,7 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
     handlers: list[Any] = [
         EventsController,
         LedgerController,
+        ProofsController,
         QueriesController,
         WebhooksController,
         subscribe,
@@ -178,6 +190,7 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
         ready,
         home,
         metrics,
+        public_key,
     ]
     document_problems(handlers)
     app = Litestar(

@@ -15,9 +15,11 @@ from events.migrate import migrate
 from events.writer import GroupCommitter
 from projections import projector
 from service.database import create_pool, database_url
+from service.notary import Notary
 from service.notifications import APPENDED_CHANNEL, Listener
 from service.replicas import Replicas
 from service.settings import Settings
+from service.signing import Signer
 from service.subscriptions import Hub
 from service.webhooks.dispatcher import Dispatcher
 from service.webhooks.registry import WEBHOOKS_CHANNEL
@@ -102,8 +104,9 @@ async def workers(
     settings: Settings,
     resolver: Resolver,
     subscribers: Iterable[Callable[[Listener], None]] = (),
+    signer: Signer | None = None,
 ) -> AsyncIterator[list[asyncio.Task[None]]]:
-    """Run the projector and a webhook dispatcher, woken by the log's notifications.
+    """Run the projector, a webhook dispatcher and (given a signer) the notary.
 
     ``subscribers`` subscribe to the listener too, before it starts listening.
     """
@@ -114,6 +117,8 @@ async def workers(
         start_projector(db.pool, listener),
         start_dispatcher(db, listener, settings, resolver),
     ]
+    if signer is not None and settings.notary:
+        tasks.append(start_notary(db.url, listener, signer, settings))
     listener.start()
     try:
         yield tasks
@@ -140,6 +145,16 @@ def start_dispatcher(
     listener.subscribe(WEBHOOKS_CHANNEL, lambda _: dispatcher.wake())
     listener.on_connect(dispatcher.wake)
     return asyncio.create_task(dispatcher.run(), name="ledger-webhooks")
+
+
+def start_notary(
+    url: str, listener: Listener, signer: Signer, settings: Settings
+) -> asyncio.Task[None]:
+    """Run the notary (tree and checkpoints) in the background, woken by every append."""
+    notary = Notary(url, signer, settings.checkpoint_interval_seconds)
+    listener.subscribe(APPENDED_CHANNEL, lambda _: notary.wake())
+    listener.on_connect(notary.wake)
+    return asyncio.create_task(notary.run(), name="ledger-notary")
 
 
 async def stop_task(task: asyncio.Task[None]) -> None:

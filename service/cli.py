@@ -115,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
         "--previous-hash",
         help="for an export made with --after N: the hash of position N, to check the first line",
     )
+    verify.add_argument("--key", help="the ledger's verifier key, to check an export's checkpoint")
     verify.set_defaults(handler=_verify)
 
     grants = commands.add_parser(
@@ -138,7 +139,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--after", type=int, default=0, help="only events after this position")
     export.add_argument("--output", "-o", type=Path, help="a file (default: standard output)")
+    export.add_argument(
+        "--with-checkpoint",
+        action="store_true",
+        help="export up to the latest signed checkpoint and write it beside, as FILE.checkpoint",
+    )
     export.set_defaults(handler=_export)
+    _proof_commands(commands)
 
     standby = commands.add_parser(
         "standby", help="make and run a hot standby of a primary (for read replicas)"
@@ -155,10 +162,34 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--scopes", required=True, help="comma-separated, of " + ", ".join(SCOPES))
     create.set_defaults(handler=_keys_create)
     keys.add_parser("list", help="list keys (never their tokens)").set_defaults(handler=_keys_list)
+    keys.add_parser(
+        "public", help="print the verifier key of the ledger's signed checkpoints"
+    ).set_defaults(handler=lambda s, a: _proofs().keys_public(s, a))
     revoke = keys.add_parser("revoke", help="revoke a key at once")
     revoke.add_argument("key_id")
     revoke.set_defaults(handler=_keys_revoke)
     return parser
+
+
+def _proofs() -> Any:
+    from service import proof_cli
+
+    return proof_cli
+
+
+def _proof_commands(commands: Any) -> None:
+    watch = commands.add_parser(
+        "monitor", help="check that the ledger's signed log only grows (token in LEDGER_TOKEN)"
+    )
+    watch.add_argument("--url", required=True, help="the ledger's base URL")
+    watch.add_argument("--key", required=True, help="the ledger's verifier key (pinned)")
+    watch.add_argument("--state", required=True, type=Path, help="the checkpoint seen last")
+    watch.add_argument("--every", type=float, help="seconds between checks (default: once)")
+    watch.set_defaults(handler=lambda s, a: _proofs().monitor(s, a))
+    receipt = commands.add_parser("verify-receipt", help="check an event's receipt offline")
+    receipt.add_argument("file", type=Path)
+    receipt.add_argument("--key", required=True, help="the ledger's verifier key (pinned)")
+    receipt.set_defaults(handler=lambda s, a: _proofs().verify_receipt(s, a))
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -171,6 +202,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     _check_port(host, port)  # before the demo prints a token and a link to another server
     if not args.demo:
         asyncio.run(_reachable(settings))
+        _signer(settings, create=True)  # a key that cannot be read is one line, not a lifespan
     else:
         if settings.database_url:
             print("error: --demo starts a database of its own; unset DATABASE_URL", file=sys.stderr)
@@ -249,8 +281,9 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
     from events.migrate import migrate
     from service.database import connect
+    from service.tree_cli import build_tree
 
-    async def run() -> list[str]:
+    async def run() -> tuple[list[str], int | None]:
         async with connect(settings, migrated=False) as conn:
             columns = (TextColumn("fact keys"), BarColumn(), TaskProgressColumn())
             with Progress(*columns, TextColumn("{task.completed:,} events"), transient=True) as bar:
@@ -259,10 +292,16 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
                 def progress(done: int, total: int) -> None:
                     bar.update(task, completed=done, total=total)
 
-                return await migrate(conn, progress)
+                applied = await migrate(conn, progress)
+            return applied, await build_tree(conn)
 
-    applied = asyncio.run(run())
+    applied, built = asyncio.run(run())
     print("applied: " + ", ".join(applied) if applied else "the schema is up to date")
+    print(
+        "a running service is building the Merkle tree"
+        if built is None
+        else f"added {built:,} events to the Merkle tree"
+    )
     return 0
 
 
@@ -270,8 +309,13 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from service.bootstrap import database, workers
     from service.webhooks.targets import SystemResolver
 
+    signer = _signer(settings, create=False)  # serve makes the key; a worker only uses one
+
     async def run() -> None:
-        async with database(settings) as db, workers(db, settings, SystemResolver()) as tasks:
+        async with (
+            database(settings) as db,
+            workers(db, settings, SystemResolver(), signer=signer) as tasks,
+        ):
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -282,6 +326,16 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
     asyncio.run(run())
     return 0
+
+
+def _signer(settings: Settings, *, create: bool) -> Any:
+    """Load (or make) the checkpoint signing key; a key that cannot be used is a CommandError."""
+    from service.signing import SigningKeyError, load_signer
+
+    try:
+        return load_signer(settings, create=create)
+    except SigningKeyError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
@@ -322,8 +376,11 @@ def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
 def _verify(settings: Settings, args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from service import tree_cli
+
     if args.file is not None:
-        return _verify_file(args.file, args.previous_hash)
+        code = _verify_file(args.file, args.previous_hash)
+        return tree_cli.verify_export_checkpoint(args.file, args.key, code)
 
     from events.integrity import verify_store
     from service.database import connect
@@ -344,7 +401,11 @@ def _verify(settings: Settings, args: argparse.Namespace) -> int:
         print(f"NOT intact at position {report.first_bad_position}: {report.problem}")
         return 1
 
-    return asyncio.run(run())
+    async def check_tree() -> int:
+        async with connect(settings) as conn:
+            return await tree_cli.check_tree(conn)
+
+    return asyncio.run(run()) or asyncio.run(check_tree())
 
 
 def _verify_file(path: Path, previous_hash: str | None) -> int:
@@ -472,6 +533,11 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
 
 def _export(settings: Settings, args: argparse.Namespace) -> int:
     from rich.console import Console
+
+    if args.with_checkpoint:
+        from service.tree_cli import export_with_checkpoint
+
+        return export_with_checkpoint(settings, args)
 
     from events.log import head_position
     from events.transfer import export_lines

@@ -12,7 +12,10 @@ service/client_types.py: money as ``Decimal``, instants as ``datetime``, dates a
 A refusal raises :class:`ProblemError` (status, title, detail, field errors); a network failure
 raises :class:`LedgerUnavailableError`; both are :class:`LedgerError`. A 429 or 503 is sent
 again after the ``Retry-After`` it carries, within the bounds of a :class:`RetryPolicy`.
-``subscribe`` follows new events as they are appended, reconnecting by itself.
+``subscribe`` follows new events as they are appended, reconnecting by itself. Given the
+ledger's verifier key (``key=``), ``company``, ``valuations``, ``portfolio`` and ``export_rules``
+take ``verified=True``: the answer comes with its signed checkpoint and inclusion proofs and is
+folded again here, or :class:`VerificationError` is raised.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import httpx
 
 from service import client_requests as calls
 from service import client_subscribe as follow
+from service import client_verify as proving
 from service.client_async import AsyncLedgerClient
 from service.client_requests import (
     Day,
@@ -53,6 +57,7 @@ from service.client_types import (
     Receipt,
     SourcePage,
 )
+from service.client_verify import VerificationError
 from service.client_webhooks import WebhookMessage, WebhookVerificationError, verify_webhook
 
 __all__ = [
@@ -75,6 +80,7 @@ __all__ = [
     "Receipt",
     "RetryPolicy",
     "SourcePage",
+    "VerificationError",
     "WebhookMessage",
     "WebhookVerificationError",
     "verify_webhook",
@@ -95,8 +101,11 @@ class LedgerClient:
         timeout: float = 30.0,
         retry: RetryPolicy = calls.DEFAULT_RETRY,
         transport: httpx.BaseTransport | None = None,
+        key: str | None = None,
     ) -> None:
+        """``key``: the ledger's verifier key (``ledger keys public``), for ``verified=True``."""
         self._retry = retry
+        self._key = key
         self._http = httpx.Client(
             **calls.client_options(base_url, token, timeout), transport=transport
         )
@@ -205,15 +214,26 @@ class LedgerClient:
 
     # --------------------------------------------------------------------- point in time
 
+    def _ask(self, request: Request[T], verified: bool, subject: str | None) -> T:
+        """Send a query; ``verified``: with its proof, checked (else VerificationError)."""
+        if not verified:
+            return self._send(request)
+        key = proving.verifier(self._key)
+        answer = self._send(proving.with_proof(request))
+        return proving.checked(request, answer, key, subject)
+
     def company(
         self,
         company_id: str,
         as_of: Day = None,
         known_at: Instant = None,
         min_position: int | None = None,
+        *,
+        verified: bool = False,
     ) -> Company:
         """Return a company's state as of a date, as the ledger knew it at an instant."""
-        return self._send(calls.company(company_id, as_of, known_at, min_position))
+        request = calls.company(company_id, as_of, known_at, min_position)
+        return self._ask(request, verified, company_id)
 
     def valuations(
         self,
@@ -221,10 +241,12 @@ class LedgerClient:
         as_of: Day = None,
         known_at: Instant = None,
         min_position: int | None = None,
+        *,
+        verified: bool = False,
     ) -> list[DatedValuation]:
         """Return every valuation of a company, in effective-date order."""
         request = calls.valuations(company_id, as_of, known_at, min_position)
-        return self._send(request).valuations
+        return self._ask(request, verified, company_id).valuations
 
     def companies(
         self,
@@ -243,13 +265,16 @@ class LedgerClient:
         as_of: Day = None,
         known_at: Instant = None,
         min_position: int | None = None,
+        *,
+        verified: bool = False,
     ) -> Portfolio:
         """Return the companies an investor took part in, with the rounds.
 
         Portfolios come from read models that trail the log by a moment: pass the position of
         a receipt as ``min_position`` to read your own writes.
         """
-        return self._send(calls.portfolio(investor_id, as_of, known_at, min_position))
+        request = calls.portfolio(investor_id, as_of, known_at, min_position)
+        return self._ask(request, verified, investor_id)
 
     def export_rules(
         self,
@@ -257,10 +282,12 @@ class LedgerClient:
         known_at: Instant = None,
         target_jurisdiction: str | None = None,
         min_position: int | None = None,
+        *,
+        verified: bool = False,
     ) -> ExportRules:
         """Return the export rules in force."""
         request = calls.export_rules(as_of, known_at, target_jurisdiction, min_position)
-        return self._send(request)
+        return self._ask(request, verified, target_jurisdiction)
 
     def disputes(
         self,

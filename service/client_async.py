@@ -12,6 +12,7 @@ import httpx
 
 from service import client_requests as calls
 from service import client_subscribe as follow
+from service import client_verify as proving
 from service.client_requests import Day, Envelope, Instant, Request, RetryPolicy
 from service.client_types import (
     Company,
@@ -42,8 +43,11 @@ class AsyncLedgerClient:
         timeout: float = 30.0,
         retry: RetryPolicy = calls.DEFAULT_RETRY,
         transport: httpx.AsyncBaseTransport | None = None,
+        key: str | None = None,
     ) -> None:
+        """``key``: the ledger's verifier key (``ledger keys public``), for ``verified=True``."""
         self._retry = retry
+        self._key = key
         self._http = httpx.AsyncClient(
             **calls.client_options(base_url, token, timeout), transport=transport
         )
@@ -149,15 +153,26 @@ class AsyncLedgerClient:
 
     # --------------------------------------------------------------------- point in time
 
+    async def _ask(self, request: Request[T], verified: bool, subject: str | None) -> T:
+        """Send a query; ``verified``: with its proof, checked (else VerificationError)."""
+        if not verified:
+            return await self._send(request)
+        key = proving.verifier(self._key)
+        answer = await self._send(proving.with_proof(request))
+        return proving.checked(request, answer, key, subject)
+
     async def company(
         self,
         company_id: str,
         as_of: Day = None,
         known_at: Instant = None,
         min_position: int | None = None,
+        *,
+        verified: bool = False,
     ) -> Company:
         """Return a company's state as of a date, as the ledger knew it at an instant."""
-        return await self._send(calls.company(company_id, as_of, known_at, min_position))
+        request = calls.company(company_id, as_of, known_at, min_position)
+        return await self._ask(request, verified, company_id)
 
     async def valuations(
         self,
@@ -165,10 +180,12 @@ class AsyncLedgerClient:
         as_of: Day = None,
         known_at: Instant = None,
         min_position: int | None = None,
+        *,
+        verified: bool = False,
     ) -> list[DatedValuation]:
         """Return every valuation of a company, in effective-date order."""
         request = calls.valuations(company_id, as_of, known_at, min_position)
-        return (await self._send(request)).valuations
+        return (await self._ask(request, verified, company_id)).valuations
 
     async def companies(
         self,
@@ -187,10 +204,13 @@ class AsyncLedgerClient:
         as_of: Day = None,
         known_at: Instant = None,
         min_position: int | None = None,
+        *,
+        verified: bool = False,
     ) -> Portfolio:
         """Return the companies an investor took part in (pass ``min_position`` to read your
         own writes: portfolios come from read models that trail the log by a moment)."""
-        return await self._send(calls.portfolio(investor_id, as_of, known_at, min_position))
+        request = calls.portfolio(investor_id, as_of, known_at, min_position)
+        return await self._ask(request, verified, investor_id)
 
     async def export_rules(
         self,
@@ -198,10 +218,12 @@ class AsyncLedgerClient:
         known_at: Instant = None,
         target_jurisdiction: str | None = None,
         min_position: int | None = None,
+        *,
+        verified: bool = False,
     ) -> ExportRules:
         """Return the export rules in force."""
         request = calls.export_rules(as_of, known_at, target_jurisdiction, min_position)
-        return await self._send(request)
+        return await self._ask(request, verified, target_jurisdiction)
 
     async def disputes(
         self,

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from msgspec import Meta, Struct
 
+from events.leaves import ShownEvent
 from events.records import Receipt, RecordedEvent
 from events.vocabulary import EVENT_TYPES, TEXT_PATTERN
 from projections.company import CompanyState
@@ -194,6 +195,7 @@ class Health(Struct, frozen=True, kw_only=True):
     append_task: str
     append_queue: int
     replicas: dict[str, ReplicaHealth] = {}
+    signing: SigningHealth | None = None
 
 
 # Webhooks
@@ -315,3 +317,64 @@ class DeliveryPage(Struct, frozen=True):
 
     deliveries: list[Delivery]
     next_before: int | None
+
+
+# Integrity and proofs
+
+
+class InclusionProof(Struct, frozen=True, kw_only=True):
+    """An RFC 9162 inclusion proof (base64 hashes), from the leaf's sibling up."""
+
+    leaf_index: int
+    tree_size: int
+    leaf_hash: str
+    hashes: list[str]
+
+
+class ConsistencyProof(Struct, frozen=True, kw_only=True):
+    """An RFC 9162 consistency proof (base64 hashes) between two tree sizes."""
+
+    first: int
+    second: int
+    hashes: list[str]
+
+
+class SigningHealth(Struct, frozen=True, kw_only=True):
+    """The latest signed checkpoint, and whether the ledger still signs."""
+
+    status: str  # "signing", "stopped" (the log no longer extends its checkpoint) or "none yet"
+    tree_size: int | None
+    signed_at: str | None
+    fork: str | None = None
+
+
+class Proof(Struct, frozen=True, kw_only=True):
+    """What a verified answer carries: the checkpoint, the events folded, their inclusion proofs."""
+
+    checkpoint: str
+    events: list[ShownEvent]
+    inclusion: list[InclusionProof]
+
+
+class ProvenCompany(Company, frozen=True, kw_only=True):
+    """A company's state, with the proof of what it was folded from."""
+
+    proof: Proof
+
+
+class ProvenValuations(Valuations, frozen=True, kw_only=True):
+    """A company's valuations, with the proof of what they were folded from."""
+
+    proof: Proof
+
+
+class ProvenPortfolio(Portfolio, frozen=True, kw_only=True):
+    """An investor's holdings, with the proof of what they were folded from."""
+
+    proof: Proof
+
+
+class ProvenExportRules(ExportRules, frozen=True, kw_only=True):
+    """The export rules in force, with the proof of what they were folded from."""
+
+    proof: Proof

@@ -13,6 +13,7 @@ MIN_POOL_SIZE = 3
 DEFAULT_RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
 
 
 def parse_duration(text: str) -> float:
@@ -69,6 +70,10 @@ class Settings(Struct, frozen=True, kw_only=True):
     subscription_heartbeat_seconds: float = 15.0
     read_replica_urls: tuple[str, ...] = ()
     replica_max_lag_seconds: float = 5.0
+    signing_key_file: Path | None = None
+    log_origin: str | None = None
+    checkpoint_interval_seconds: float = 1.0
+    notary: bool = True  # build the tree and sign checkpoints in this process (one at a time)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -115,6 +120,25 @@ def _urls(text: str) -> tuple[str, ...]:
     return urls
 
 
+def _switch(text: str) -> bool:
+    """Parse on/off (also 1/0, true/false, yes/no)."""
+    word = text.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ValueError(f"{text!r} is neither on nor off")
+
+
+def _origin(text: str) -> str | None:
+    """Parse a log's origin: it also names the signing key, so no spaces and no '+'."""
+    if not text:
+        return None
+    if "+" in text or any(c.isspace() for c in text):
+        raise ValueError(f"{text!r} cannot name a log: it must have no spaces and no '+'")
+    return text
+
+
 def _number(text: str) -> float:
     try:
         number = float(text)
@@ -155,6 +179,10 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "subscription_heartbeat_seconds": ("LEDGER_SUBSCRIPTION_HEARTBEAT", parse_duration),
     "read_replica_urls": ("LEDGER_READ_REPLICA_URLS", _urls),
     "replica_max_lag_seconds": ("LEDGER_REPLICA_MAX_LAG", parse_duration),
+    "signing_key_file": ("LEDGER_SIGNING_KEY_FILE", lambda text: Path(text) if text else None),
+    "log_origin": ("LEDGER_LOG_ORIGIN", _origin),
+    "checkpoint_interval_seconds": ("LEDGER_CHECKPOINT_INTERVAL", parse_duration),
+    "notary": ("LEDGER_NOTARY", _switch),
 }
 
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
@@ -186,4 +214,5 @@ _RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("subscriber_buffer_events", lambda count: count >= 1, "at least 1"),
     ("subscription_heartbeat_seconds", lambda seconds: seconds > 0, "a positive duration"),
     ("replica_max_lag_seconds", lambda seconds: seconds > 0, "a positive duration"),
+    ("checkpoint_interval_seconds", lambda seconds: seconds > 0, "a positive duration"),
 )

@@ -19,6 +19,7 @@ from events.writer import GroupCommitter
 from projections import projector
 from projections.answers import RuleCache, Seen
 from projections.stream_cache import StreamCache
+from service.checkpoints import CheckpointCache
 from service.http.problems import problem
 from service.replicas import Replicas
 from service.webhooks.targets import check_target
@@ -54,6 +55,11 @@ class ReadSide:
     async def read(self, work: Callable[[Connection], Awaitable[T]]) -> T:
         """Run a read of the log on a standby if one is healthy, else on the primary."""
         return await self.replicas.read(None, work)
+
+    async def primary(self, work: Callable[[Connection], Awaitable[T]]) -> T:
+        """Run a read on the primary: proofs and checkpoints are the primary's tree."""
+        async with self.pool.acquire() as conn:
+            return await work(conn)
 
     async def answer(
         self,
@@ -146,6 +152,9 @@ def dependencies(state: State) -> dict[str, Provide]:
     async def verify_lock() -> asyncio.Lock:
         return state.verify_lock  # type: ignore[no-any-return]
 
+    async def checkpoints() -> CheckpointCache:
+        return state.checkpoints  # type: ignore[no-any-return]
+
     async def webhook_targets() -> Any:
         allow_private = state.settings.webhook_allow_private
         return partial(check_target, resolver=state.resolver, allow_private=allow_private)
@@ -156,6 +165,7 @@ def dependencies(state: State) -> dict[str, Provide]:
         reads,
         verify_lock,
         webhook_targets,
+        checkpoints,
     ]
     return {p.__name__: Provide(p) for p in providers}
 
@@ -166,3 +176,4 @@ Committer = NamedDependency[GroupCommitter]
 Reads = NamedDependency[ReadSide]
 VerifyLock = NamedDependency[asyncio.Lock]
 WebhookTargets = NamedDependency[SkipValidation[TargetCheck]]
+Checkpoints = NamedDependency[CheckpointCache]

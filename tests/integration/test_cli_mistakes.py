@@ -104,6 +104,28 @@ def mistakes(tmp_path: Path, db_url: str, busy_port: int) -> dict[str, Mistake]:
             ("serve",), {"DATABASE_URL": db_url, "LEDGER_PORT": str(busy_port)}, ("in use",)
         ),
         "unknown command": Mistake(("frobnicate",), {}, ("frobnicate", "--help")),
+        "no signing key, serve": Mistake(
+            ("serve",),
+            {
+                "DATABASE_URL": db_url,
+                "LEDGER_PORT": str(free_port()),
+                "LEDGER_SIGNING_KEY_FILE": str(tmp_path / "no-key.pem"),
+            },
+            ("LEDGER_SIGNING_KEY_FILE", "no-key.pem"),
+        ),
+        "a signing key that is not one, worker": Mistake(
+            ("worker",),
+            {"DATABASE_URL": db_url, "LEDGER_SIGNING_KEY_FILE": str(tmp_path / "a-file")},
+            ("a-file", "Ed25519"),
+        ),
+        "LEDGER_NOTARY neither on nor off": Mistake(
+            ("migrate",), {"LEDGER_NOTARY": "maybe"}, ("LEDGER_NOTARY", "'maybe'")
+        ),
+        "a monitor's key that is not one": Mistake(
+            ("monitor", "--url", "http://127.0.0.1:9", "--key", "x", "--state", "s"),
+            {},
+            ("--key",),
+        ),
     }
 
 

@@ -7,7 +7,14 @@ import pytest
 from service.settings import VARIABLES, Settings, SettingsError
 
 # Free text, or a flag: any value is one.
-FREE = {"DATABASE_URL", "LEDGER_DATA_DIR", "LEDGER_HOST", "LEDGER_WEBHOOK_ALLOW_PRIVATE"}
+FREE = {
+    "DATABASE_URL",
+    "LEDGER_DATA_DIR",
+    "LEDGER_HOST",
+    "LEDGER_WEBHOOK_ALLOW_PRIVATE",
+    "LEDGER_SIGNING_KEY_FILE",
+    "LEDGER_LOG_ORIGIN",
+}
 
 
 @pytest.mark.parametrize("variable", sorted({v for v, _ in VARIABLES.values()} - FREE))
@@ -33,6 +40,9 @@ def test_a_value_that_cannot_work_is_refused_naming_its_variable(variable: str) 
         ("LEDGER_APPEND_QUEUE_LIMIT", "0"),
         ("LEDGER_LOG_LEVEL", "loud"),
         ("LEDGER_WEBHOOK_RETRY_SCHEDULE", "5s,later"),
+        ("LEDGER_CHECKPOINT_INTERVAL", "0"),
+        ("LEDGER_LOG_ORIGIN", "two words"),
+        ("LEDGER_LOG_ORIGIN", "a+b"),
     ],
 )
 def test_values_out_of_range_are_refused(variable: str, value: str) -> None:
@@ -49,3 +59,12 @@ def test_the_defaults_are_what_no_variable_gives() -> None:
     assert Settings.from_env({}) == Settings()
     assert Settings.from_env({"LEDGER_REQUEST_TIMEOUT": "2m"}).request_timeout_seconds == 120.0
     assert Settings.from_env({"DATABASE_URL": ""}).database_url is None
+    assert Settings.from_env({"LEDGER_LOG_ORIGIN": ""}).log_origin is None
+    assert Settings.from_env({"LEDGER_SIGNING_KEY_FILE": ""}).signing_key_file is None
+
+
+def test_the_notary_is_switched_on_or_off_and_nothing_else() -> None:
+    assert not Settings.from_env({"LEDGER_NOTARY": "off"}).notary
+    assert Settings.from_env({"LEDGER_NOTARY": "on"}).notary
+    with pytest.raises(SettingsError, match=r"^LEDGER_NOTARY"):
+        Settings.from_env({"LEDGER_NOTARY": "sometimes"})

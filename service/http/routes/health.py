@@ -11,10 +11,12 @@ import asyncpg
 from litestar import Request, Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from events.chain import format_instant
 from events.log import head_position
 from projections import projector
+from service.checkpoints import CheckpointCache
 from service.http import metrics as m
-from service.http.dependencies import Committer, Pool, Reads
+from service.http.dependencies import Checkpoints, Committer, Pool, Reads
 from service.replicas import Replicas
 from service.schemas import (
     Health,
@@ -22,6 +24,7 @@ from service.schemas import (
     ProjectionHealth,
     Readiness,
     ReplicaHealth,
+    SigningHealth,
     WebhookHealth,
 )
 from service.webhooks.outbox import delivery_status
@@ -30,8 +33,10 @@ log = logging.getLogger(__name__)
 
 
 @get("/health")
-async def health(committer: Committer, pool: Pool, reads: Reads) -> Response[Health]:
-    """Report the database reachable or not, the head position, and each standby's lag."""
+async def health(
+    committer: Committer, pool: Pool, reads: Reads, checkpoints: Checkpoints
+) -> Response[Health]:
+    """Report the database, the head position, each standby's lag, and whether the log signs."""
     standbys = replica_health(reads.replicas)
     append_task = "running" if committer.alive else "stopped"
     try:
@@ -39,6 +44,7 @@ async def health(committer: Committer, pool: Pool, reads: Reads) -> Response[Hea
             position = await head_position(conn)
             read_models = await projector.status(conn)
             cursor, pending, failing, disabled = await delivery_status(conn)
+        signing = await _signing(checkpoints)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
         body = Health(
             status="unavailable",
@@ -51,8 +57,9 @@ async def health(committer: Committer, pool: Pool, reads: Reads) -> Response[Hea
             replicas=standbys,
         )
         return Response(body, status_code=503, headers={"Retry-After": "1"})
+    forked = signing.status == "stopped"
     body = Health(
-        status="ok" if committer.alive else "unavailable",
+        status="forked" if forked else "ok" if committer.alive else "unavailable",
         database="reachable",
         head_position=position,
         projections={
@@ -72,8 +79,20 @@ async def health(committer: Committer, pool: Pool, reads: Reads) -> Response[Hea
         append_task=append_task,
         append_queue=committer.queued,
         replicas=standbys,
+        signing=signing,
     )
-    return Response(body, status_code=200 if committer.alive else 503)
+    return Response(body, status_code=200 if committer.alive and not forked else 503)
+
+
+async def _signing(checkpoints: CheckpointCache) -> SigningHealth:
+    latest = await checkpoints.latest()
+    signed = latest.checkpoint
+    return SigningHealth(
+        status="stopped" if latest.fork else "signing" if signed else "none yet",
+        tree_size=signed.tree_size if signed else None,
+        signed_at=format_instant(signed.signed_at) if signed else None,
+        fork=latest.fork.describe() if latest.fork else None,
+    )
 
 
 @get("/health/live", sync_to_thread=False)

@@ -14,8 +14,9 @@ from events.chain import format_instant
 from events.codes import country_codes
 from events.vocabulary import SLUG_PATTERN, TEXT_PATTERN
 from projections import answers
+from service import proven
 from service.http.auth import BEARER, SCOPE_OPT
-from service.http.dependencies import Reads
+from service.http.dependencies import Checkpoints, Reads
 from service.http.examples import DISPUTES_RESPONSE, SOURCES_RESPONSE
 from service.http.problems import problem
 from service.schemas import (
@@ -55,6 +56,15 @@ MinPosition = Annotated[
 ]
 
 
+WithProof = Annotated[
+    bool,
+    QueryParameter(
+        description="also return the signed checkpoint, the events folded and their inclusion "
+        "proofs; the answer is then as of the checkpoint"
+    ),
+]
+
+
 def _no_fact(company_id: str, known_at: str | None, by: str, seen: dt.datetime) -> Exception:
     """The 404 for a company unknown, naming ``known_at`` when that is what hid it."""
     if known_at is None:
@@ -87,13 +97,23 @@ class QueriesController(Controller):
     async def company(
         self,
         reads: Reads,
+        checkpoints: Checkpoints,
         company_id: Slug,
         as_of: AsOf = None,
         known_at: KnownAt = None,
         min_position: MinPosition = None,
+        proof: WithProof = False,
     ) -> Company:
         """Return a company's state on ``as_of`` as the ledger knew it at ``known_at``."""
         day, instant = _moment(as_of, known_at)
+        if proof:
+            signed = await checkpoints.signed(min_position)
+            found = await reads.primary(
+                lambda conn: proven.company(conn, signed, company_id, day, instant)
+            )
+            if found is None:
+                raise problem(404, f"the ledger holds no fact about {company_id!r}")
+            return found
         state, seen = await reads.answer(
             min_position,
             lambda conn: answers.company(
@@ -111,13 +131,23 @@ class QueriesController(Controller):
     async def valuations(
         self,
         reads: Reads,
+        checkpoints: Checkpoints,
         company_id: Slug,
         known_at: KnownAt = None,
         as_of: AsOf = None,
         min_position: MinPosition = None,
+        proof: WithProof = False,
     ) -> Valuations:
         """Return every valuation of a company, in effective-date order."""
         day, instant = _moment(as_of, known_at)
+        if proof:
+            signed = await checkpoints.signed(min_position)
+            shown = await reads.primary(
+                lambda conn: proven.valuations(conn, signed, company_id, day, instant)
+            )
+            if shown is None:
+                raise problem(404, f"the ledger holds no fact about {company_id!r}")
+            return shown
         found, seen = await reads.answer(
             min_position,
             lambda conn: answers.company_valuations(conn, reads.streams, company_id, instant, day),
@@ -172,13 +202,23 @@ class QueriesController(Controller):
     async def portfolio(
         self,
         reads: Reads,
+        checkpoints: Checkpoints,
         investor_id: Slug,
         as_of: AsOf = None,
         known_at: KnownAt = None,
         min_position: MinPosition = None,
+        proof: WithProof = False,
     ) -> Portfolio:
         """Return the companies an investor took part in, with the rounds."""
         day, instant = _moment(as_of, known_at)
+        if proof:
+            signed = await checkpoints.signed(min_position)
+            held = await reads.primary(
+                lambda conn: proven.portfolio(conn, signed, investor_id, day, instant)
+            )
+            if held is None:
+                raise problem(404, f"no round in the ledger names the investor {investor_id!r}")
+            return held
         holdings, seen = await reads.answer(
             min_position,
             lambda conn: answers.portfolio(conn, reads.streams, investor_id, day, instant),
@@ -198,6 +238,7 @@ class QueriesController(Controller):
     async def export_rules(
         self,
         reads: Reads,
+        checkpoints: Checkpoints,
         as_of: AsOf = None,
         known_at: KnownAt = None,
         target_jurisdiction: Annotated[
@@ -209,9 +250,15 @@ class QueriesController(Controller):
             ),
         ] = None,
         min_position: MinPosition = None,
+        proof: WithProof = False,
     ) -> ExportRules:
         """Return the export rules in force on ``as_of`` as known at ``known_at``."""
         day, instant = _moment(as_of, known_at)
+        if proof:
+            signed = await checkpoints.signed(min_position)
+            return await reads.primary(
+                lambda conn: proven.export_rules(conn, signed, day, instant, target_jurisdiction)
+            )
         rules, seen = await reads.answer(
             min_position,
             lambda conn: answers.export_rules(

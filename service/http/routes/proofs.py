@@ -1,0 +1,137 @@
+"""The verifiable log: the signed checkpoint, the public key, proofs and receipts."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Annotated
+
+from litestar import Controller, MediaType, Response, get
+from litestar.params import PathParameter, QueryParameter
+
+from events import log, tree
+from events.leaves import recorded_bytes
+from events.notes import receipt_text
+from service.http.auth import BEARER, READS_LOG
+from service.http.dependencies import Checkpoints, Pool
+from service.http.problems import problem
+from service.schemas import ConsistencyProof, InclusionProof
+
+Size = Annotated[
+    str | None, QueryParameter(description="a tree size (default: the latest checkpoint's)")
+]
+Position = Annotated[str | None, QueryParameter(description="the event's position (from 1)")]
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _bad(field: str, message: str) -> Exception:
+    return problem(400, f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+def _integer(field: str, value: str | None, default: int | None = None) -> int:
+    if value is None:
+        if default is None:
+            raise _bad(field, "is required")
+        return default
+    if not value.isdigit() or len(value) > 18:
+        raise _bad(field, f"{value!r} is not a non-negative integer")
+    return int(value)
+
+
+def _size(field: str, value: str | None, checkpoint: tree.SignedCheckpoint) -> int:
+    size = _integer(field, value, checkpoint.tree_size)
+    if not 0 < size <= checkpoint.tree_size:
+        raise _bad(field, f"{size} is not a tree size from 1 to {checkpoint.tree_size}")
+    return size
+
+
+@get("/ledger/public-key", media_type=MediaType.TEXT, sync_to_thread=False)
+def public_key(checkpoints: Checkpoints) -> str:
+    """Return the verifier key of the ledger's checkpoints (signed-note vkey); no token needed."""
+    if checkpoints.vkey is None:
+        raise problem(503, "this service holds no signing key")
+    return checkpoints.vkey + "\n"
+
+
+class ProofsController(Controller):
+    """Checkpoints, proofs and receipts (``events:read`` or ``audit``)."""
+
+    security = BEARER
+    opt = READS_LOG
+
+    @get("/ledger/checkpoint", media_type=MediaType.TEXT)
+    async def checkpoint(self, checkpoints: Checkpoints) -> str:
+        """Return the latest signed checkpoint (c2sp.org/tlog-checkpoint, a signed note)."""
+        return (await checkpoints.signed()).note
+
+    @get("/ledger/proofs/inclusion")
+    async def inclusion(
+        self,
+        checkpoints: Checkpoints,
+        pool: Pool,
+        position: Position = None,
+        tree_size: Size = None,
+    ) -> InclusionProof:
+        """Prove that the event at ``position`` is in the tree of ``tree_size`` events."""
+        signed = await checkpoints.signed()
+        at = _integer("position", position)
+        size = _size("tree_size", tree_size, signed)
+        if not 0 < at <= size:
+            raise _bad("position", f"{at} is not a position from 1 to the tree size {size}")
+        async with pool.acquire() as conn:
+            leaf, hashes = await tree.inclusion(conn, at - 1, size)
+        return InclusionProof(
+            leaf_index=at - 1,
+            tree_size=size,
+            leaf_hash=_b64(leaf),
+            hashes=[_b64(h) for h in hashes],
+        )
+
+    @get("/ledger/proofs/consistency")
+    async def consistency(
+        self,
+        checkpoints: Checkpoints,
+        pool: Pool,
+        first: Annotated[
+            str | None, QueryParameter(name="from", description="the smaller tree size")
+        ] = None,
+        second: Annotated[
+            str | None,
+            QueryParameter(name="to", description="the larger (default: the latest checkpoint's)"),
+        ] = None,
+    ) -> ConsistencyProof:
+        """Prove that the tree of ``to`` events extends the tree of ``from`` events."""
+        signed = await checkpoints.signed()
+        small = _integer("from", first)
+        large = _size("to", second, signed)
+        if small < 1:
+            raise _bad("from", "must be a tree size of at least 1")
+        if small > large:
+            raise _bad("from", f"{small} is larger than to ({large})")
+        async with pool.acquire() as conn:
+            hashes = await tree.consistency(conn, small, large)
+        return ConsistencyProof(first=small, second=large, hashes=[_b64(h) for h in hashes])
+
+    @get("/events/{event_id:uuid}/receipt", media_type=MediaType.TEXT)
+    async def receipt(
+        self,
+        checkpoints: Checkpoints,
+        pool: Pool,
+        event_id: Annotated[uuid.UUID, PathParameter()],
+    ) -> Response[str]:
+        """Return an offline receipt (c2sp.org/tlog-proof@v1) of the event."""
+        signed = await checkpoints.signed()
+        async with pool.acquire() as conn:
+            event = await log.get_event(conn, event_id)
+            if event is None:
+                raise problem(404, f"no event {event_id} is recorded")
+            if event.position > signed.tree_size:
+                raise problem(
+                    503, f"event {event_id} is not in a signed checkpoint yet; retry shortly"
+                )
+            _, hashes = await tree.inclusion(conn, event.position - 1, signed.tree_size)
+        text = receipt_text(event.position - 1, hashes, signed.note, recorded_bytes(event))
+        return Response(text, media_type=MediaType.TEXT)
