@@ -51,7 +51,19 @@ async def database(settings: Settings, *, pool_size: int | None = None) -> Async
     try:
         yield Database(url, pool)
     finally:
-        await pool.close()
+        await _close(pool)
+
+
+POOL_CLOSE_SECONDS = 10.0  # how long a stopping process waits for its connections to come back
+
+
+async def _close(pool: asyncpg.Pool) -> None:
+    """Close the pool gracefully, or, past the bound, at once: a process told to stop stops."""
+    try:
+        await asyncio.wait_for(pool.close(), POOL_CLOSE_SECONDS)
+    except TimeoutError:
+        log.warning("connections still in use %g s after stopping: closed", POOL_CLOSE_SECONDS)
+        pool.terminate()
 
 
 @asynccontextmanager
