@@ -54,7 +54,7 @@ async def database(settings: Settings, *, pool_size: int | None = None) -> Async
         await _close(pool)
 
 
-POOL_CLOSE_SECONDS = 10.0  # how long a stopping process waits for its connections to come back
+POOL_CLOSE_SECONDS = 5.0  # how long a stopping process waits for its connections to come back
 
 
 async def _close(pool: asyncpg.Pool) -> None:
@@ -169,8 +169,17 @@ def start_notary(
     return asyncio.create_task(notary.run(), name="ledger-notary")
 
 
+STOP_SECONDS = 5.0  # how long a background task has to wind up once cancelled
+
+
 async def stop_task(task: asyncio.Task[None]) -> None:
-    """Cancel a background task and wait for it to end."""
+    """Cancel a background task and wait for it to end, at most ``STOP_SECONDS``.
+
+    A task winds up on the way out (the dispatcher records the outcomes of sends under way);
+    one whose winding up waits on something that never comes must not keep the process up.
+    """
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
+        await asyncio.wait_for(asyncio.shield(task), STOP_SECONDS)
+    if not task.done():
+        log.warning("%s did not stop within %g s; leaving it", task.get_name(), STOP_SECONDS)
