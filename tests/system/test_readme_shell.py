@@ -33,7 +33,7 @@ def test_the_first_session_runs_as_pasted(
 ) -> None:
     # given a fresh directory where .venv/bin/ledger is this installation's command
     blocks = marked_blocks()
-    assert list(blocks) == ["the first session", "point in time"]
+    assert list(blocks) == ["the first session", "point in time", "data in and out"]
     bin_dir = tmp_path / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
     (bin_dir / "ledger").symlink_to(Path(sys.executable).parent / "ledger")
@@ -62,3 +62,5 @@ def test_the_first_session_runs_as_pasted(
     assert '"valuation":{"value":"1000000000","currency":"USD"' in answers[0]
     assert '"valuation":null' in answers[1] and '"valuation":null' in answers[2]
     assert '"position":1' in answers[2]
+    assert out.count("intact: 2 events") == 2  # the log, and its export checked offline
+    assert (tmp_path / "ledger.jsonl").read_text().count("\n") == 2
