@@ -22,15 +22,29 @@ from tests import factories
 from tests.support import ServerProcess, Tokens, free_port, make_tokens, unique_id
 
 pytestmark = pytest.mark.timeout(300)
+KEY_CACHE_SECONDS = 5.0  # service/keys.py: a checked key is trusted this long between loads
 
 
 class Cluster:
     """A primary, a standby of it, and a service reading from both."""
 
-    def __init__(self, primary: str, standby: str, process: subprocess.Popen[bytes]) -> None:
+    def __init__(
+        self, server: Any, primary: str, standby: str, process: subprocess.Popen[bytes]
+    ) -> None:
+        self.server = server
         self.primary = primary
         self.standby = standby
         self.standby_process = process
+
+    def stop_primary(self) -> None:
+        from pgserver._commands import pg_ctl
+
+        pg_ctl(
+            ["-w", "-m", "fast", "stop"], pgdata=self.server.pgdata, user=self.server.system_user
+        )
+
+    def start_primary(self) -> None:
+        self.server.ensure_postgres_running()  # as it was started: same socket, same options
 
 
 async def _wait_for_standby(url: str, within: float = 60.0) -> None:
@@ -79,7 +93,7 @@ def cluster(artifacts: Path) -> Iterator[Cluster]:
         standby = f"postgresql://postgres@127.0.0.1:{port}/ledger"
         try:
             asyncio.run(_wait_for_standby(standby))
-            yield Cluster(primary, standby, process)
+            yield Cluster(server, primary, standby, process)
         finally:
             process.terminate()
             process.wait(timeout=60)
@@ -196,6 +210,63 @@ def delay(url: str, value: str) -> None:
             await conn.close()
 
     asyncio.run(set_it())
+
+
+def test_the_standby_answers_while_the_primary_is_down(
+    cluster: Cluster, services: tuple[ServerProcess, ServerProcess], tokens: Tokens
+) -> None:
+    # given a company the standby has replayed
+    replicated, _ = services
+    company = unique_id()
+    position = append(
+        replicated.base_url,
+        tokens,
+        [factories.company_registered(company), factories.valuation_reported(company)],
+    )
+    url = f"{replicated.base_url}/companies/{company}"
+    before = httpx.get(url, params={"min_position": position}, headers=tokens.header(), timeout=30)
+    assert before.status_code == 200, before.text
+    # when the primary stops
+    cluster.stop_primary()
+    try:
+        # then for longer than a key is cached, every query is answered by the standby as
+        # before, while an append is refused
+        started = time.monotonic()
+        while time.monotonic() - started < KEY_CACHE_SECONDS + 1:
+            answer = httpx.get(url, headers=tokens.header(), timeout=30)
+            assert answer.status_code == 200, answer.text
+            assert answer.headers["Ledger-Served-By"] == "replica-1"
+            assert answer.json() == before.json()
+        refused = httpx.post(
+            f"{replicated.base_url}/events",
+            json=factories.valuation_reported(company, value="7"),
+            headers=tokens.header(),
+            timeout=30,
+        )
+        assert refused.status_code == 503, refused.text
+    finally:
+        cluster.start_primary()
+    # and once the primary is back, appends are taken again
+    deadline = time.monotonic() + 30
+    while True:
+        answer = httpx.post(
+            f"{replicated.base_url}/events",
+            json=factories.valuation_reported(company, value="8"),
+            headers=tokens.header(),
+            timeout=30,
+        )
+        if answer.status_code == 201:
+            break
+        assert time.monotonic() < deadline, answer.text
+        time.sleep(0.2)
+    # and the standby follows it again (its receiver reconnects within a few seconds)
+    position = int(answer.json()["position"])
+    while True:
+        answer = httpx.get(url, params={"min_position": position}, headers=tokens.header())
+        if answer.status_code == 200 and answer.headers["Ledger-Served-By"] == "replica-1":
+            break
+        assert time.monotonic() < deadline + 30, answer.text
+        time.sleep(0.2)
 
 
 def test_reads_go_to_the_primary_when_the_standby_stops(
