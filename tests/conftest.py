@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from events.migrate import migrate
+from tests.databases import DatabasePool
 from tests.support import (
     TEMPLATE,
     ServerProcess,
@@ -38,6 +39,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if tier not in TIERS:
             raise pytest.UsageError(f"{item.nodeid}: tests live in tests/{{{','.join(TIERS)}}}/")
         item.add_marker(tier)
+        if tier == "system":
+            # Processes, kills and outages run one after another, as they always have; the
+            # other tiers are spread over the remaining workers (``--dist loadgroup``).
+            item.add_marker(pytest.mark.xdist_group("system"))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -77,10 +82,23 @@ async def template_url(server_url: str) -> AsyncIterator[str]:
     yield url
 
 
+@pytest.fixture(scope="session")
+async def databases(server_url: str, template_url: str) -> AsyncIterator[DatabasePool]:
+    """Lend fresh databases: clones of the template, or ones set back to it after a test."""
+    pool = DatabasePool(server_url, TEMPLATE)
+    await pool.learn_template()
+    yield pool
+    await pool.close()
+
+
 @pytest.fixture
-async def db_url(server_url: str, template_url: str) -> AsyncIterator[str]:
-    """Return the URL of a fresh, migrated database of this test's own."""
-    async with cloned_database(server_url) as url:
+async def db_url(databases: DatabasePool, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """Return the URL of a fresh, migrated database of this test's own.
+
+    A system test's database is never reused: the processes it started may still be reaching
+    for it while it is torn down.
+    """
+    async with databases.database(reuse=request.node.get_closest_marker("system") is None) as url:
         yield url
 
 

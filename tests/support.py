@@ -27,7 +27,8 @@ from service.keys import SCOPES, create_key
 from service.settings import Settings
 from service.webhooks.targets import Resolver
 
-TEMPLATE = "ledger_template"
+# One template per xdist worker, so that workers sharing a DATABASE_URL server keep apart.
+TEMPLATE = f"ledger_template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
 def with_database(url: str, name: str) -> str:
