@@ -7,6 +7,7 @@ flight, and it delivered a tenth of what aiohttp's client does from the same pro
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import ssl
@@ -21,6 +22,16 @@ from service.webhooks.targets import Resolver, check_addresses
 USER_AGENT = "investment-ledger-webhooks/1"
 MAX_RESPONSE_BYTES = 4096  # of a receiver's answer, read and dropped
 IDLE_CONNECTION_SECONDS = 30.0
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The verifying TLS context every sender of this process shares.
+
+    Loading the system's certificate authorities takes tens of milliseconds of CPU, so a
+    process does it once, not each time a dispatcher starts.
+    """
+    return ssl.create_default_context()
 
 
 class CheckedResolver(AbstractResolver):
@@ -93,7 +104,7 @@ class Sender:
             limit=settings.webhook_concurrency,
             resolver=CheckedResolver(resolver, self._guard),
             use_dns_cache=False,  # every new connection is resolved and checked afresh
-            ssl=ssl.create_default_context(),
+            ssl=_tls_context(),
             keepalive_timeout=IDLE_CONNECTION_SECONDS,
         )
         self._session = aiohttp.ClientSession(
