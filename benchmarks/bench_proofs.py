@@ -1,18 +1,25 @@
 """The verifiable log's costs: appends with the tree on and off, proofs, building, verified answers.
 
     python benchmarks/bench_proofs.py [--events 1000000] [--seconds 10] [--connections 16]
+                                      [--rounds 3] [--py-spy FILE]
 
 Cases (benchmarks/README.md has the figures):
 
-  (a) POST /events, single envelopes and batches of 100, from --connections clients, against
-      `ledger serve` with the notary on (tree built and checkpoints signed every second) and off
-  (b) inclusion and consistency proofs at --events events: p50/p99 over HTTP from 16
-      connections, against reading the same node rows with asyncpg
+  (a) POST /events, single envelopes from --connections wrk connections and batches of 100
+      from 4, against `ledger serve` with the notary on (tree built and checkpoints signed every
+      second) and off; --rounds rounds alternate off and on, and the medians are compared
+  (b) inclusion and consistency proofs at --events events: p50/p99 over HTTP from 16 wrk
+      connections (random positions and sizes, proofs.lua beside this file), against reading
+      the same node rows with asyncpg from one connection
   (c) building the tree of an existing --events-event log (`ledger migrate`'s work): events/s
-  (d) GET /companies/{id} with proof=true against the plain answer: p99 and size
+  (d) GET /companies/{id} with proof=true against the plain answer, wrk from 16 connections:
+      p50/p99 and size
 
 The large log is written straight into the events table (synthetic payloads; the hash chain
-is not what is measured here). A script that prints figures; it asserts nothing.
+is not what is measured here). wrk does the HTTP (append.lua and proofs.lua beside this file),
+so this process takes no CPU from the server while it is measured. A script that prints
+figures; it asserts nothing. --py-spy FILE records the server during (b)'s inclusion proofs and
+prints where its time goes.
 """
 
 from __future__ import annotations
@@ -21,10 +28,14 @@ import argparse
 import asyncio
 import os
 import random
+import secrets
+import shutil
+import statistics
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,58 +44,77 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import database as db
-from harness.processes import ledger_server
+from harness.processes import Server, ledger_server
+from harness.profile import py_spy, summarize_py_spy
 from harness.report import fmt, percentiles
+from harness.wrk import Wrk, answers, seconds_of
 
 from events import merkle, tree
 from events.log import head_position
 from tests import factories
 
+HERE = Path(__file__).resolve().parent
+APPEND_LUA = HERE / "append.lua"
+PROOFS_LUA = HERE / "proofs.lua"
 BATCH = 100
+BATCH_CONNECTIONS = 4
+STREAMS = 10_000
+WARMUP_SECONDS = 1
+READ_CONNECTIONS = 16
+CATCH_UP_SECONDS = 120
 
 
-async def _appends(base: str, token: str, seconds: float, connections: int, batch: bool) -> float:
-    """Append for ``seconds`` from ``connections`` clients; return events per second."""
-    done = 0
-    deadline = time.monotonic() + seconds
-
-    async def client() -> None:
-        nonlocal done
-        company = f"bench-{uuid.uuid4().hex[:10]}"
-        async with httpx.AsyncClient(
-            base_url=base, headers={"Authorization": f"Bearer {token}"}
-        ) as http:
-            await http.post("/events", json=factories.company_registered(company))
-            while time.monotonic() < deadline:
-                if batch:
-                    body: Any = {
-                        "events": [factories.valuation_reported(company) for _ in range(BATCH)]
-                    }
-                else:
-                    body = factories.valuation_reported(company)
-                answer = await http.post("/events", json=body)
-                if answer.status_code == 201:
-                    done += BATCH if batch else 1
-
-    started = time.monotonic()
-    await asyncio.gather(*(client() for _ in range(connections)))
-    return done / (time.monotonic() - started)
+def _append_rate(
+    wrk: Wrk, server: Server, token: str, mode: str, seconds: float, connections: int
+) -> float:
+    """Warm up, then append with wrk for ``seconds``; return events per second."""
+    url, auth = f"{server.base_url}/events", {"Authorization": f"Bearer {token}"}
+    for length in (WARMUP_SECONDS, seconds):
+        script_args = [mode, secrets.token_hex(4), str(BATCH), str(STREAMS)]
+        figures = wrk.run(APPEND_LUA, url, script_args, length, auth, connections)
+    ok, failures = answers(figures, range(201, 202))
+    if failures:
+        print(f"    failures: {failures}")
+    return ok * (BATCH if mode == "batch" else 1) / seconds_of(figures)
 
 
-def case_a(url: str, token: str, args: argparse.Namespace, logs: Path) -> None:
-    print("(a) appends, events/s (notary on vs off)")
-    for notary in ("off", "on", "off", "on"):
-        server = ledger_server(url, logs / f"a-{notary}.log", LEDGER_NOTARY=notary,
-                               LEDGER_DATA_DIR=str(logs))  # fmt: skip
-        server.start()
-        try:
-            single = asyncio.run(
-                _appends(server.base_url, token, args.seconds, args.connections, False)
+async def _tree_caught_up(url: str) -> None:
+    """Wait until the notary's tree holds the whole log (appended while it was off)."""
+    deadline = time.monotonic() + CATCH_UP_SECONDS
+    async with db.connected(url) as conn:
+        while await tree.built_size(conn) < await head_position(conn):
+            assert time.monotonic() < deadline, "the notary did not catch up with the log"
+            await asyncio.sleep(0.1)
+
+
+def case_a(url: str, token: str, args: argparse.Namespace, wrk: Wrk, logs: Path) -> None:
+    print(f"(a) appends, events/s (notary off and on, {args.rounds} rounds)")
+    rates: dict[tuple[str, str], list[float]] = {}
+    for round_ in range(args.rounds):
+        for notary in ("off", "on"):
+            server = ledger_server(url, logs / f"a-{notary}.log", LEDGER_NOTARY=notary,
+                                   LEDGER_DATA_DIR=str(logs))  # fmt: skip
+            server.start()
+            try:
+                if notary == "on":
+                    asyncio.run(_tree_caught_up(url))
+                single = _append_rate(wrk, server, token, "single", args.seconds, args.connections)
+                batched = _append_rate(wrk, server, token, "batch", args.seconds, BATCH_CONNECTIONS)
+            finally:
+                server.stop()
+            rates.setdefault((notary, "single"), []).append(single)
+            rates.setdefault((notary, "batch"), []).append(batched)
+            print(
+                f"    round {round_ + 1} notary {notary:3}: single {fmt(single)}  "
+                f"batches of {BATCH}: {fmt(batched)}"
             )
-            batched = asyncio.run(_appends(server.base_url, token, args.seconds, 4, True))
-        finally:
-            server.stop()
-        print(f"    notary {notary:3}: single {fmt(single)}  batches of {BATCH}: {fmt(batched)}")
+    for mode in ("single", "batch"):
+        off, on = (statistics.median(rates[(n, mode)]) for n in ("off", "on"))
+        what = f"{args.connections} conns, single" if mode == "single" else f"batches of {BATCH}"
+        print(
+            f"(a) {what}: median notary off {fmt(off)}, on {fmt(on)} events/s: "
+            f"the tree costs {100 * (1 - on / off):+.1f}%"
+        )
 
 
 async def _fill(url: str, count: int) -> float:
@@ -111,23 +141,30 @@ async def _fill(url: str, count: int) -> float:
         return added / (time.monotonic() - started) if added else 0.0
 
 
-async def _latency(base: str, token: str, paths: list[str], connections: int) -> tuple[Any, Any]:
-    latencies: list[float] = []
-    queue = list(paths)
-
-    async def client() -> None:
-        async with httpx.AsyncClient(
-            base_url=base, headers={"Authorization": f"Bearer {token}"}
-        ) as http:
-            while queue:
-                path = queue.pop()
-                began = time.perf_counter()
-                answer = await http.get(path)
-                latencies.append(time.perf_counter() - began)
-                answer.raise_for_status()
-
-    await asyncio.gather(*(client() for _ in range(connections)))
-    return percentiles(latencies)
+def _read_figures(
+    wrk: Wrk,
+    server: Server,
+    token: str,
+    script_args: list[str],
+    seconds: float,
+    spy: str | None = None,
+) -> str:
+    """Warm up, then run proofs.lua with ``script_args``; return what wrk measured, in words."""
+    base, auth = server.base_url, {"Authorization": f"Bearer {token}"}
+    wrk.run(PROOFS_LUA, base, script_args, WARMUP_SECONDS, auth, READ_CONNECTIONS)
+    with py_spy(server.pid, spy, seconds):
+        figures = wrk.run(PROOFS_LUA, base, script_args, seconds, auth, READ_CONNECTIONS)
+    ok, failures = answers(figures, range(200, 300))
+    summary = (
+        f"p50 {fmt(figures['p50_us'] / 1000, 2)} ms, p99 {fmt(figures['p99_us'] / 1000, 2)} ms, "
+        f"{fmt(ok / seconds_of(figures))} req/s, "
+        f"{fmt(figures['bytes'] / max(figures['requests'], 1))} bytes/response"
+    )
+    if failures:
+        summary += f", failures {failures}"
+    if spy:
+        summary += "\n" + summarize_py_spy(Path(spy), seconds_of(figures))
+    return summary
 
 
 async def _raw_nodes(url: str, size: int, requests: int) -> tuple[Any, Any]:
@@ -142,11 +179,15 @@ async def _raw_nodes(url: str, size: int, requests: int) -> tuple[Any, Any]:
     return percentiles(latencies)
 
 
-def case_bcd(url: str, token: str, args: argparse.Namespace, logs: Path) -> None:
+def case_bcd(url: str, token: str, args: argparse.Namespace, wrk: Wrk, logs: Path) -> None:
     rate = asyncio.run(_fill(url, args.events))
     print(f"(c) tree built for {args.events:,} events: {fmt(rate)} events/s")
     server = ledger_server(url, logs / "b.log", LEDGER_DATA_DIR=str(logs))
     server.start()
+
+    def spy(case: str) -> str | None:
+        return f"{args.py_spy}.{case}" if args.py_spy else None
+
     try:
         base, size = server.base_url, args.events
         headers = {"Authorization": f"Bearer {token}"}
@@ -154,31 +195,28 @@ def case_bcd(url: str, token: str, args: argparse.Namespace, logs: Path) -> None
         while httpx.get(f"{base}/ledger/checkpoint", headers=headers).status_code != 200:
             assert time.monotonic() < deadline, "no checkpoint"
             time.sleep(0.1)
-        n = args.requests
-        inclusion = [
-            f"/ledger/proofs/inclusion?position={random.randrange(1, size)}&tree_size={size}"
-            for _ in range(n)
-        ]
-        consistency = [
-            f"/ledger/proofs/consistency?from={random.randrange(1, size)}&to={size}"
-            for _ in range(n)
-        ]
-        for name, paths in (("inclusion", inclusion), ("consistency", consistency)):
-            p50, p99 = asyncio.run(_latency(base, token, paths, 16))
-            print(
-                f"(b) {name} proofs over HTTP, 16 connections: "
-                f"p50 {fmt(p50, 2)} ms, p99 {fmt(p99, 2)} ms"
-            )
-        p50, p99 = asyncio.run(_raw_nodes(url, size, n))
+        for name in ("inclusion", "consistency"):
+            summary = _read_figures(wrk, server, token, [name, str(size)], args.seconds, spy(name))
+            print(f"(b) {name} proofs over HTTP, {READ_CONNECTIONS} wrk connections: {summary}")
+        summary = _read_figures(wrk, server, token, ["path", "/ledger/checkpoint"], args.seconds)
+        print(f"(b) the signed checkpoint (no database read), the same way: {summary}")
+        p50, p99 = asyncio.run(_raw_nodes(url, size, args.requests))
         print(f"(b) the same node rows with asyncpg: p50 {fmt(p50, 2)} ms, p99 {fmt(p99, 2)} ms")
-        _case_d(base, token, headers)
+        _case_d(wrk, server, token, headers, args.seconds, spy)
     finally:
         server.stop()
 
 
-def _case_d(base: str, token: str, headers: dict[str, str]) -> None:
+def _case_d(
+    wrk: Wrk,
+    server: Server,
+    token: str,
+    headers: dict[str, str],
+    seconds: float,
+    spy: Callable[[str], str | None],
+) -> None:
     company = f"bench-{uuid.uuid4().hex[:10]}"
-    with httpx.Client(base_url=base, headers=headers) as http:
+    with httpx.Client(base_url=server.base_url, headers=headers) as http:
         http.post("/events", json=factories.company_registered(company)).raise_for_status()
         http.post("/events", json=factories.round_announced(company)).raise_for_status()
         for i in range(30):
@@ -186,14 +224,10 @@ def _case_d(base: str, token: str, headers: dict[str, str]) -> None:
         position = http.get(f"/companies/{company}").json()["position"]
         while int(http.get("/ledger/checkpoint").text.split("\n")[1]) < position:
             time.sleep(0.1)
-        for label, query in (("plain", ""), ("proof=true", "?proof=true")):
-            paths = [f"/companies/{company}{query}"] * 300
-            p50, p99 = asyncio.run(_latency(base, token, paths, 16))
-            size = len(http.get(paths[0]).content)
-            print(
-                f"(d) company answer {label:10}: p50 {fmt(p50, 2)} ms, p99 {fmt(p99, 2)} ms, "
-                f"{size:,} bytes"
-            )
+    for label, query in (("plain", ""), ("proof=true", "?proof=true")):
+        path = f"/companies/{company}{query}"
+        summary = _read_figures(wrk, server, token, ["path", path], seconds, spy(label))
+        print(f"(d) company answer {label:10}, {READ_CONNECTIONS} wrk connections: {summary}")
 
 
 def main() -> None:
@@ -203,9 +237,14 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=2000, help="(b)'s node reads with asyncpg")
+    parser.add_argument("--rounds", type=int, default=3, help="(a)'s rounds of notary off, on")
     parser.add_argument("--skip-appends", action="store_true")
+    parser.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument("--py-spy", metavar="FILE", help="py-spy (b) and (d): FILE.<case>")
     args = parser.parse_args()
+    wrk = Wrk(args.wrk, args.threads, args.connections)
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     database = db.Database()
     database.start()
@@ -214,7 +253,7 @@ def main() -> None:
         asyncio.run(db.migrate(database.url))
         token = asyncio.run(db.create_token(database.url, "bench", ["admin"]))
         if not args.skip_appends:
-            case_a(database.url, token, args, logs)
+            case_a(database.url, token, args, wrk, logs)
     finally:
         database.close()
     large = db.Database()  # a log of its own, built from empty
@@ -222,7 +261,7 @@ def main() -> None:
     try:
         asyncio.run(db.migrate(large.url))
         token = asyncio.run(db.create_token(large.url, "bench", ["admin"]))
-        case_bcd(large.url, token, args, logs)
+        case_bcd(large.url, token, args, wrk, logs)
     finally:
         large.close()
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
