@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import database as db
+from harness.cpu import CpuMeter, postgres_pids
 from harness.processes import Server, ledger_server
 from harness.profile import py_spy, summarize_py_spy
 from harness.report import fmt, percentiles
@@ -141,30 +142,44 @@ async def _fill(url: str, count: int) -> float:
         return added / (time.monotonic() - started) if added else 0.0
 
 
-def _read_figures(
-    wrk: Wrk,
-    server: Server,
-    token: str,
-    script_args: list[str],
-    seconds: float,
-    spy: str | None = None,
-) -> str:
-    """Warm up, then run proofs.lua with ``script_args``; return what wrk measured, in words."""
-    base, auth = server.base_url, {"Authorization": f"Bearer {token}"}
-    wrk.run(PROOFS_LUA, base, script_args, WARMUP_SECONDS, auth, READ_CONNECTIONS)
-    with py_spy(server.pid, spy, seconds):
-        figures = wrk.run(PROOFS_LUA, base, script_args, seconds, auth, READ_CONNECTIONS)
-    ok, failures = answers(figures, range(200, 300))
-    summary = (
-        f"p50 {fmt(figures['p50_us'] / 1000, 2)} ms, p99 {fmt(figures['p99_us'] / 1000, 2)} ms, "
-        f"{fmt(ok / seconds_of(figures))} req/s, "
-        f"{fmt(figures['bytes'] / max(figures['requests'], 1))} bytes/response"
-    )
-    if failures:
-        summary += f", failures {failures}"
-    if spy:
-        summary += "\n" + summarize_py_spy(Path(spy), seconds_of(figures))
-    return summary
+@dataclass(frozen=True)
+class Reads:
+    """How (b) and (d) load the server: wrk with proofs.lua, metered and, if asked, profiled."""
+
+    wrk: Wrk
+    server: Server
+    token: str
+    postmaster: int | None
+    seconds: float
+    py_spy: str | None
+
+    def measure(self, case: str, script_args: list[str]) -> str:
+        """Warm up, then run proofs.lua; return what wrk and /proc measured, in words."""
+        base, auth = self.server.base_url, {"Authorization": f"Bearer {self.token}"}
+        self.wrk.run(PROOFS_LUA, base, script_args, WARMUP_SECONDS, auth, READ_CONNECTIONS)
+        spy = f"{self.py_spy}.{case}" if self.py_spy else None
+        pids = {"server": lambda: [self.server.pid], "pg": lambda: postgres_pids(self.postmaster)}
+        with CpuMeter(pids) as meter, py_spy(self.server.pid, spy, self.seconds):
+            figures = self.wrk.run(
+                PROOFS_LUA, base, script_args, self.seconds, auth, READ_CONNECTIONS
+            )
+        ok, failures = answers(figures, range(200, 300))
+        rate = ok / seconds_of(figures)
+        # CPU per answer holds steadier than latency while other work shares the cores.
+        cpu = ", ".join(
+            f"{name} {fmt(percent * 1e4 / max(rate, 1))}" for name, percent in meter.percent.items()
+        )
+        p50, p99 = figures["p50_us"] / 1000, figures["p99_us"] / 1000
+        size = figures["bytes"] / max(figures["requests"], 1)
+        summary = (
+            f"p50 {fmt(p50, 2)} ms, p99 {fmt(p99, 2)} ms, {fmt(rate)} req/s, "
+            f"{fmt(size)} bytes/response; CPU µs/answer: {cpu}"
+        )
+        if failures:
+            summary += f", failures {failures}"
+        if spy:
+            summary += "\n" + summarize_py_spy(Path(spy), seconds_of(figures))
+        return summary
 
 
 async def _raw_nodes(url: str, size: int, requests: int) -> tuple[Any, Any]:
@@ -179,44 +194,43 @@ async def _raw_nodes(url: str, size: int, requests: int) -> tuple[Any, Any]:
     return percentiles(latencies)
 
 
+def _settled(base: str, headers: dict[str, str]) -> None:
+    """Wait for the first checkpoint and for the projector to apply the log it was given."""
+    deadline = time.monotonic() + CATCH_UP_SECONDS
+    while httpx.get(f"{base}/ledger/checkpoint", headers=headers).status_code != 200:
+        assert time.monotonic() < deadline, "no checkpoint"
+        time.sleep(0.1)
+    while httpx.get(f"{base}/health").json()["projections"]["read_models"]["lag"]:
+        assert time.monotonic() < deadline, "the projector did not catch up"
+        time.sleep(0.2)
+
+
 def case_bcd(url: str, token: str, args: argparse.Namespace, wrk: Wrk, logs: Path) -> None:
     rate = asyncio.run(_fill(url, args.events))
     print(f"(c) tree built for {args.events:,} events: {fmt(rate)} events/s")
     server = ledger_server(url, logs / "b.log", LEDGER_DATA_DIR=str(logs))
     server.start()
-
-    def spy(case: str) -> str | None:
-        return f"{args.py_spy}.{case}" if args.py_spy else None
-
+    postmaster = asyncio.run(db.postmaster_pid(url))
+    reads = Reads(wrk, server, token, postmaster, args.seconds, args.py_spy)
     try:
         base, size = server.base_url, args.events
         headers = {"Authorization": f"Bearer {token}"}
-        deadline = time.monotonic() + 60
-        while httpx.get(f"{base}/ledger/checkpoint", headers=headers).status_code != 200:
-            assert time.monotonic() < deadline, "no checkpoint"
-            time.sleep(0.1)
+        _settled(base, headers)
         for name in ("inclusion", "consistency"):
-            summary = _read_figures(wrk, server, token, [name, str(size)], args.seconds, spy(name))
+            summary = reads.measure(name, [name, str(size)])
             print(f"(b) {name} proofs over HTTP, {READ_CONNECTIONS} wrk connections: {summary}")
-        summary = _read_figures(wrk, server, token, ["path", "/ledger/checkpoint"], args.seconds)
+        summary = reads.measure("checkpoint", ["path", "/ledger/checkpoint"])
         print(f"(b) the signed checkpoint (no database read), the same way: {summary}")
         p50, p99 = asyncio.run(_raw_nodes(url, size, args.requests))
         print(f"(b) the same node rows with asyncpg: p50 {fmt(p50, 2)} ms, p99 {fmt(p99, 2)} ms")
-        _case_d(wrk, server, token, headers, args.seconds, spy)
+        _case_d(reads, headers)
     finally:
         server.stop()
 
 
-def _case_d(
-    wrk: Wrk,
-    server: Server,
-    token: str,
-    headers: dict[str, str],
-    seconds: float,
-    spy: Callable[[str], str | None],
-) -> None:
+def _case_d(reads: Reads, headers: dict[str, str]) -> None:
     company = f"bench-{uuid.uuid4().hex[:10]}"
-    with httpx.Client(base_url=server.base_url, headers=headers) as http:
+    with httpx.Client(base_url=reads.server.base_url, headers=headers) as http:
         http.post("/events", json=factories.company_registered(company)).raise_for_status()
         http.post("/events", json=factories.round_announced(company)).raise_for_status()
         for i in range(30):
@@ -226,7 +240,7 @@ def _case_d(
             time.sleep(0.1)
     for label, query in (("plain", ""), ("proof=true", "?proof=true")):
         path = f"/companies/{company}{query}"
-        summary = _read_figures(wrk, server, token, ["path", path], seconds, spy(label))
+        summary = reads.measure(label, ["path", path])
         print(f"(d) company answer {label:10}, {READ_CONNECTIONS} wrk connections: {summary}")
 
 
