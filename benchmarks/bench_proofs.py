@@ -66,17 +66,25 @@ CATCH_UP_SECONDS = 120
 
 
 def _append_rate(
-    wrk: Wrk, server: Server, token: str, mode: str, seconds: float, connections: int
-) -> float:
-    """Warm up, then append with wrk for ``seconds``; return events per second."""
+    wrk: Wrk, server: Server, token: str, postmaster: int | None, mode: str, seconds: float
+) -> tuple[float, float]:
+    """Warm up, then append with wrk for ``seconds``; return events/s and CPU µs per event.
+
+    The CPU (the server's and PostgreSQL's) per event holds steadier than the rate while other
+    work shares the cores; the notary's cost is the difference it makes to it.
+    """
     url, auth = f"{server.base_url}/events", {"Authorization": f"Bearer {token}"}
+    connections = wrk.connections if mode == "single" else BATCH_CONNECTIONS
+    groups = {"server": lambda: [server.pid], "pg": lambda: postgres_pids(postmaster)}
     for length in (WARMUP_SECONDS, seconds):
         script_args = [mode, secrets.token_hex(4), str(BATCH), str(STREAMS)]
-        figures = wrk.run(APPEND_LUA, url, script_args, length, auth, connections)
+        with CpuMeter(groups) as meter:
+            figures = wrk.run(APPEND_LUA, url, script_args, length, auth, connections)
     ok, failures = answers(figures, range(201, 202))
     if failures:
         print(f"    failures: {failures}")
-    return ok * (BATCH if mode == "batch" else 1) / seconds_of(figures)
+    rate = ok * (BATCH if mode == "batch" else 1) / seconds_of(figures)
+    return rate, sum(meter.percent.values()) * 1e4 / max(rate, 1)
 
 
 async def _tree_caught_up(url: str) -> None:
@@ -89,8 +97,9 @@ async def _tree_caught_up(url: str) -> None:
 
 
 def case_a(url: str, token: str, args: argparse.Namespace, wrk: Wrk, logs: Path) -> None:
-    print(f"(a) appends, events/s (notary off and on, {args.rounds} rounds)")
-    rates: dict[tuple[str, str], list[float]] = {}
+    print(f"(a) appends: events/s and CPU µs/event (notary off and on, {args.rounds} rounds)")
+    postmaster = asyncio.run(db.postmaster_pid(url))
+    runs: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for round_ in range(args.rounds):
         for notary in ("off", "on"):
             server = ledger_server(url, logs / f"a-{notary}.log", LEDGER_NOTARY=notary,
@@ -99,22 +108,30 @@ def case_a(url: str, token: str, args: argparse.Namespace, wrk: Wrk, logs: Path)
             try:
                 if notary == "on":
                     asyncio.run(_tree_caught_up(url))
-                single = _append_rate(wrk, server, token, "single", args.seconds, args.connections)
-                batched = _append_rate(wrk, server, token, "batch", args.seconds, BATCH_CONNECTIONS)
+                this = {
+                    mode: _append_rate(wrk, server, token, postmaster, mode, args.seconds)
+                    for mode in ("single", "batch")
+                }
             finally:
                 server.stop()
-            rates.setdefault((notary, "single"), []).append(single)
-            rates.setdefault((notary, "batch"), []).append(batched)
+            for mode, run in this.items():
+                runs.setdefault((notary, mode), []).append(run)
             print(
-                f"    round {round_ + 1} notary {notary:3}: single {fmt(single)}  "
-                f"batches of {BATCH}: {fmt(batched)}"
+                f"    round {round_ + 1} notary {notary:3}: single {fmt(this['single'][0])} "
+                f"({fmt(this['single'][1], 1)})  batches of {BATCH}: {fmt(this['batch'][0])} "
+                f"({fmt(this['batch'][1], 1)})"
             )
     for mode in ("single", "batch"):
-        off, on = (statistics.median(rates[(n, mode)]) for n in ("off", "on"))
         what = f"{args.connections} conns, single" if mode == "single" else f"batches of {BATCH}"
+        (off, off_cpu), (on, on_cpu) = (
+            (statistics.median(r for r, _ in runs[(n, mode)]),
+             statistics.median(c for _, c in runs[(n, mode)]))
+            for n in ("off", "on")
+        )  # fmt: skip
         print(
-            f"(a) {what}: median notary off {fmt(off)}, on {fmt(on)} events/s: "
-            f"the tree costs {100 * (1 - on / off):+.1f}%"
+            f"(a) {what}: median notary off {fmt(off)}, on {fmt(on)} events/s "
+            f"({100 * (1 - on / off):+.1f}%); CPU µs/event off {fmt(off_cpu, 1)}, "
+            f"on {fmt(on_cpu, 1)} ({100 * (on_cpu / off_cpu - 1):+.1f}%)"
         )
 
 
