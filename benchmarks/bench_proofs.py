@@ -7,19 +7,23 @@ Cases (benchmarks/README.md has the figures):
 
   (a) POST /events, single envelopes from --connections wrk connections and batches of 100
       from 4, against `ledger serve` with the notary on (tree built and checkpoints signed every
-      second) and off; --rounds rounds alternate off and on, and the medians are compared
+      second) and off: --rounds rounds alternate off and on, and the medians of events/s and of
+      CPU µs per event (the server's and PostgreSQL's) are compared
   (b) inclusion and consistency proofs at --events events: p50/p99 over HTTP from 16 wrk
-      connections (random positions and sizes, proofs.lua beside this file), against reading
-      the same node rows with asyncpg from one connection
+      connections (a random position or size per request), against reading the same node rows
+      with asyncpg from one connection; and the signed checkpoint the same way, which reads no
+      database: the HTTP stack's own floor
   (c) building the tree of an existing --events-event log (`ledger migrate`'s work): events/s
   (d) GET /companies/{id} with proof=true against the plain answer, wrk from 16 connections:
       p50/p99 and size
 
 The large log is written straight into the events table (synthetic payloads; the hash chain
 is not what is measured here). wrk does the HTTP (append.lua and proofs.lua beside this file),
-so this process takes no CPU from the server while it is measured. A script that prints
-figures; it asserts nothing. --py-spy FILE records the server during (b)'s inclusion proofs and
-prints where its time goes.
+so this process takes no CPU from the server while it is measured; (b) and (d) also give the
+CPU µs per answer of the server and of PostgreSQL, steadier than latency while other work
+shares the cores. (b) starts once the server's projector has applied the large log. A script
+that prints figures; it asserts nothing. --py-spy FILE records the server during each case of
+(b) and (d) (to FILE.<case>) and prints where its time goes.
 """
 
 from __future__ import annotations
