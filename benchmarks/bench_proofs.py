@@ -1,18 +1,29 @@
 """The verifiable log's costs: appends with the tree on and off, proofs, building, verified answers.
 
     python benchmarks/bench_proofs.py [--events 1000000] [--seconds 10] [--connections 16]
+                                      [--rounds 3] [--py-spy FILE]
 
 Cases (benchmarks/README.md has the figures):
 
-  (a) POST /events, single envelopes and batches of 100, from --connections clients, against
-      `ledger serve` with the notary on (tree built and checkpoints signed every second) and off
-  (b) inclusion and consistency proofs at --events events: p50/p99 over HTTP from 16
-      connections, against reading the same node rows with asyncpg
+  (a) POST /events, single envelopes from --connections wrk connections and batches of 100
+      from 4, against `ledger serve` with the notary on (tree built and checkpoints signed every
+      second) and off: --rounds rounds alternate off and on, and the medians of events/s and of
+      CPU µs per event (the server's and PostgreSQL's) are compared
+  (b) inclusion and consistency proofs at --events events: p50/p99 over HTTP from 16 wrk
+      connections (a random position or size per request), against reading the same node rows
+      with asyncpg from one connection; and the signed checkpoint the same way, which reads no
+      database: the HTTP stack's own floor
   (c) building the tree of an existing --events-event log (`ledger migrate`'s work): events/s
-  (d) GET /companies/{id} with proof=true against the plain answer: p99 and size
+  (d) GET /companies/{id} with proof=true against the plain answer, wrk from 16 connections:
+      p50/p99 and size
 
 The large log is written straight into the events table (synthetic payloads; the hash chain
-is not what is measured here). A script that prints figures; it asserts nothing.
+is not what is measured here). wrk does the HTTP (append.lua and proofs.lua beside this file),
+so this process takes no CPU from the server while it is measured; (b) and (d) also give the
+CPU µs per answer of the server and of PostgreSQL, steadier than latency while other work
+shares the cores. (b) starts once the server's projector has applied the large log. A script
+that prints figures; it asserts nothing. --py-spy FILE records the server during each case of
+(b) and (d) (to FILE.<case>) and prints where its time goes.
 """
 
 from __future__ import annotations
@@ -21,10 +32,14 @@ import argparse
 import asyncio
 import os
 import random
+import secrets
+import shutil
+import statistics
 import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,58 +48,95 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import database as db
-from harness.processes import ledger_server
+from harness.cpu import CpuMeter, postgres_pids
+from harness.processes import Server, ledger_server
+from harness.profile import py_spy, summarize_py_spy
 from harness.report import fmt, percentiles
+from harness.wrk import Wrk, answers, seconds_of
 
 from events import merkle, tree
 from events.log import head_position
 from tests import factories
 
+HERE = Path(__file__).resolve().parent
+APPEND_LUA = HERE / "append.lua"
+PROOFS_LUA = HERE / "proofs.lua"
 BATCH = 100
+BATCH_CONNECTIONS = 4
+STREAMS = 10_000
+WARMUP_SECONDS = 1
+READ_CONNECTIONS = 16
+CATCH_UP_SECONDS = 120
 
 
-async def _appends(base: str, token: str, seconds: float, connections: int, batch: bool) -> float:
-    """Append for ``seconds`` from ``connections`` clients; return events per second."""
-    done = 0
-    deadline = time.monotonic() + seconds
+def _append_rate(
+    wrk: Wrk, server: Server, token: str, postmaster: int | None, mode: str, seconds: float
+) -> tuple[float, float]:
+    """Warm up, then append with wrk for ``seconds``; return events/s and CPU µs per event.
 
-    async def client() -> None:
-        nonlocal done
-        company = f"bench-{uuid.uuid4().hex[:10]}"
-        async with httpx.AsyncClient(
-            base_url=base, headers={"Authorization": f"Bearer {token}"}
-        ) as http:
-            await http.post("/events", json=factories.company_registered(company))
-            while time.monotonic() < deadline:
-                if batch:
-                    body: Any = {
-                        "events": [factories.valuation_reported(company) for _ in range(BATCH)]
-                    }
-                else:
-                    body = factories.valuation_reported(company)
-                answer = await http.post("/events", json=body)
-                if answer.status_code == 201:
-                    done += BATCH if batch else 1
-
-    started = time.monotonic()
-    await asyncio.gather(*(client() for _ in range(connections)))
-    return done / (time.monotonic() - started)
+    The CPU (the server's and PostgreSQL's) per event holds steadier than the rate while other
+    work shares the cores; the notary's cost is the difference it makes to it.
+    """
+    url, auth = f"{server.base_url}/events", {"Authorization": f"Bearer {token}"}
+    connections = wrk.connections if mode == "single" else BATCH_CONNECTIONS
+    groups = {"server": lambda: [server.pid], "pg": lambda: postgres_pids(postmaster)}
+    for length in (WARMUP_SECONDS, seconds):
+        script_args = [mode, secrets.token_hex(4), str(BATCH), str(STREAMS)]
+        with CpuMeter(groups) as meter:
+            figures = wrk.run(APPEND_LUA, url, script_args, length, auth, connections)
+    ok, failures = answers(figures, range(201, 202))
+    if failures:
+        print(f"    failures: {failures}")
+    rate = ok * (BATCH if mode == "batch" else 1) / seconds_of(figures)
+    return rate, sum(meter.percent.values()) * 1e4 / max(rate, 1)
 
 
-def case_a(url: str, token: str, args: argparse.Namespace, logs: Path) -> None:
-    print("(a) appends, events/s (notary on vs off)")
-    for notary in ("off", "on", "off", "on"):
-        server = ledger_server(url, logs / f"a-{notary}.log", LEDGER_NOTARY=notary,
-                               LEDGER_DATA_DIR=str(logs))  # fmt: skip
-        server.start()
-        try:
-            single = asyncio.run(
-                _appends(server.base_url, token, args.seconds, args.connections, False)
+async def _tree_caught_up(url: str) -> None:
+    """Wait until the notary's tree holds the whole log (appended while it was off)."""
+    deadline = time.monotonic() + CATCH_UP_SECONDS
+    async with db.connected(url) as conn:
+        while await tree.built_size(conn) < await head_position(conn):
+            assert time.monotonic() < deadline, "the notary did not catch up with the log"
+            await asyncio.sleep(0.1)
+
+
+def case_a(url: str, token: str, args: argparse.Namespace, wrk: Wrk, logs: Path) -> None:
+    print(f"(a) appends: events/s and CPU µs/event (notary off and on, {args.rounds} rounds)")
+    postmaster = asyncio.run(db.postmaster_pid(url))
+    runs: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for round_ in range(args.rounds):
+        for notary in ("off", "on"):
+            server = ledger_server(url, logs / f"a-{notary}.log", LEDGER_NOTARY=notary,
+                                   LEDGER_DATA_DIR=str(logs))  # fmt: skip
+            server.start()
+            try:
+                if notary == "on":
+                    asyncio.run(_tree_caught_up(url))
+                this = {
+                    mode: _append_rate(wrk, server, token, postmaster, mode, args.seconds)
+                    for mode in ("single", "batch")
+                }
+            finally:
+                server.stop()
+            for mode, run in this.items():
+                runs.setdefault((notary, mode), []).append(run)
+            print(
+                f"    round {round_ + 1} notary {notary:3}: single {fmt(this['single'][0])} "
+                f"({fmt(this['single'][1], 1)})  batches of {BATCH}: {fmt(this['batch'][0])} "
+                f"({fmt(this['batch'][1], 1)})"
             )
-            batched = asyncio.run(_appends(server.base_url, token, args.seconds, 4, True))
-        finally:
-            server.stop()
-        print(f"    notary {notary:3}: single {fmt(single)}  batches of {BATCH}: {fmt(batched)}")
+    for mode in ("single", "batch"):
+        what = f"{args.connections} conns, single" if mode == "single" else f"batches of {BATCH}"
+        (off, off_cpu), (on, on_cpu) = (
+            (statistics.median(r for r, _ in runs[(n, mode)]),
+             statistics.median(c for _, c in runs[(n, mode)]))
+            for n in ("off", "on")
+        )  # fmt: skip
+        print(
+            f"(a) {what}: median notary off {fmt(off)}, on {fmt(on)} events/s "
+            f"({100 * (1 - on / off):+.1f}%); CPU µs/event off {fmt(off_cpu, 1)}, "
+            f"on {fmt(on_cpu, 1)} ({100 * (on_cpu / off_cpu - 1):+.1f}%)"
+        )
 
 
 async def _fill(url: str, count: int) -> float:
@@ -111,23 +163,44 @@ async def _fill(url: str, count: int) -> float:
         return added / (time.monotonic() - started) if added else 0.0
 
 
-async def _latency(base: str, token: str, paths: list[str], connections: int) -> tuple[Any, Any]:
-    latencies: list[float] = []
-    queue = list(paths)
+@dataclass(frozen=True)
+class Reads:
+    """How (b) and (d) load the server: wrk with proofs.lua, metered and, if asked, profiled."""
 
-    async def client() -> None:
-        async with httpx.AsyncClient(
-            base_url=base, headers={"Authorization": f"Bearer {token}"}
-        ) as http:
-            while queue:
-                path = queue.pop()
-                began = time.perf_counter()
-                answer = await http.get(path)
-                latencies.append(time.perf_counter() - began)
-                answer.raise_for_status()
+    wrk: Wrk
+    server: Server
+    token: str
+    postmaster: int | None
+    seconds: float
+    py_spy: str | None
 
-    await asyncio.gather(*(client() for _ in range(connections)))
-    return percentiles(latencies)
+    def measure(self, case: str, script_args: list[str]) -> str:
+        """Warm up, then run proofs.lua; return what wrk and /proc measured, in words."""
+        base, auth = self.server.base_url, {"Authorization": f"Bearer {self.token}"}
+        self.wrk.run(PROOFS_LUA, base, script_args, WARMUP_SECONDS, auth, READ_CONNECTIONS)
+        spy = f"{self.py_spy}.{case}" if self.py_spy else None
+        pids = {"server": lambda: [self.server.pid], "pg": lambda: postgres_pids(self.postmaster)}
+        with CpuMeter(pids) as meter, py_spy(self.server.pid, spy, self.seconds):
+            figures = self.wrk.run(
+                PROOFS_LUA, base, script_args, self.seconds, auth, READ_CONNECTIONS
+            )
+        ok, failures = answers(figures, range(200, 300))
+        rate = ok / seconds_of(figures)
+        # CPU per answer holds steadier than latency while other work shares the cores.
+        cpu = ", ".join(
+            f"{name} {fmt(percent * 1e4 / max(rate, 1))}" for name, percent in meter.percent.items()
+        )
+        p50, p99 = figures["p50_us"] / 1000, figures["p99_us"] / 1000
+        size = figures["bytes"] / max(figures["requests"], 1)
+        summary = (
+            f"p50 {fmt(p50, 2)} ms, p99 {fmt(p99, 2)} ms, {fmt(rate)} req/s, "
+            f"{fmt(size)} bytes/response; CPU µs/answer: {cpu}"
+        )
+        if failures:
+            summary += f", failures {failures}"
+        if spy:
+            summary += "\n" + summarize_py_spy(Path(spy), seconds_of(figures))
+        return summary
 
 
 async def _raw_nodes(url: str, size: int, requests: int) -> tuple[Any, Any]:
@@ -142,43 +215,43 @@ async def _raw_nodes(url: str, size: int, requests: int) -> tuple[Any, Any]:
     return percentiles(latencies)
 
 
-def case_bcd(url: str, token: str, args: argparse.Namespace, logs: Path) -> None:
+def _settled(base: str, headers: dict[str, str]) -> None:
+    """Wait for the first checkpoint and for the projector to apply the log it was given."""
+    deadline = time.monotonic() + CATCH_UP_SECONDS
+    while httpx.get(f"{base}/ledger/checkpoint", headers=headers).status_code != 200:
+        assert time.monotonic() < deadline, "no checkpoint"
+        time.sleep(0.1)
+    while httpx.get(f"{base}/health").json()["projections"]["read_models"]["lag"]:
+        assert time.monotonic() < deadline, "the projector did not catch up"
+        time.sleep(0.2)
+
+
+def case_bcd(url: str, token: str, args: argparse.Namespace, wrk: Wrk, logs: Path) -> None:
     rate = asyncio.run(_fill(url, args.events))
     print(f"(c) tree built for {args.events:,} events: {fmt(rate)} events/s")
     server = ledger_server(url, logs / "b.log", LEDGER_DATA_DIR=str(logs))
     server.start()
+    postmaster = asyncio.run(db.postmaster_pid(url))
+    reads = Reads(wrk, server, token, postmaster, args.seconds, args.py_spy)
     try:
         base, size = server.base_url, args.events
         headers = {"Authorization": f"Bearer {token}"}
-        deadline = time.monotonic() + 60
-        while httpx.get(f"{base}/ledger/checkpoint", headers=headers).status_code != 200:
-            assert time.monotonic() < deadline, "no checkpoint"
-            time.sleep(0.1)
-        n = args.requests
-        inclusion = [
-            f"/ledger/proofs/inclusion?position={random.randrange(1, size)}&tree_size={size}"
-            for _ in range(n)
-        ]
-        consistency = [
-            f"/ledger/proofs/consistency?from={random.randrange(1, size)}&to={size}"
-            for _ in range(n)
-        ]
-        for name, paths in (("inclusion", inclusion), ("consistency", consistency)):
-            p50, p99 = asyncio.run(_latency(base, token, paths, 16))
-            print(
-                f"(b) {name} proofs over HTTP, 16 connections: "
-                f"p50 {fmt(p50, 2)} ms, p99 {fmt(p99, 2)} ms"
-            )
-        p50, p99 = asyncio.run(_raw_nodes(url, size, n))
+        _settled(base, headers)
+        for name in ("inclusion", "consistency"):
+            summary = reads.measure(name, [name, str(size)])
+            print(f"(b) {name} proofs over HTTP, {READ_CONNECTIONS} wrk connections: {summary}")
+        summary = reads.measure("checkpoint", ["path", "/ledger/checkpoint"])
+        print(f"(b) the signed checkpoint (no database read), the same way: {summary}")
+        p50, p99 = asyncio.run(_raw_nodes(url, size, args.requests))
         print(f"(b) the same node rows with asyncpg: p50 {fmt(p50, 2)} ms, p99 {fmt(p99, 2)} ms")
-        _case_d(base, token, headers)
+        _case_d(reads, headers)
     finally:
         server.stop()
 
 
-def _case_d(base: str, token: str, headers: dict[str, str]) -> None:
+def _case_d(reads: Reads, headers: dict[str, str]) -> None:
     company = f"bench-{uuid.uuid4().hex[:10]}"
-    with httpx.Client(base_url=base, headers=headers) as http:
+    with httpx.Client(base_url=reads.server.base_url, headers=headers) as http:
         http.post("/events", json=factories.company_registered(company)).raise_for_status()
         http.post("/events", json=factories.round_announced(company)).raise_for_status()
         for i in range(30):
@@ -186,14 +259,10 @@ def _case_d(base: str, token: str, headers: dict[str, str]) -> None:
         position = http.get(f"/companies/{company}").json()["position"]
         while int(http.get("/ledger/checkpoint").text.split("\n")[1]) < position:
             time.sleep(0.1)
-        for label, query in (("plain", ""), ("proof=true", "?proof=true")):
-            paths = [f"/companies/{company}{query}"] * 300
-            p50, p99 = asyncio.run(_latency(base, token, paths, 16))
-            size = len(http.get(paths[0]).content)
-            print(
-                f"(d) company answer {label:10}: p50 {fmt(p50, 2)} ms, p99 {fmt(p99, 2)} ms, "
-                f"{size:,} bytes"
-            )
+    for label, query in (("plain", ""), ("proof=true", "?proof=true")):
+        path = f"/companies/{company}{query}"
+        summary = reads.measure(label, ["path", path])
+        print(f"(d) company answer {label:10}, {READ_CONNECTIONS} wrk connections: {summary}")
 
 
 def main() -> None:
@@ -203,9 +272,14 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=2000, help="(b)'s node reads with asyncpg")
+    parser.add_argument("--rounds", type=int, default=3, help="(a)'s rounds of notary off, on")
     parser.add_argument("--skip-appends", action="store_true")
+    parser.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument("--py-spy", metavar="FILE", help="py-spy (b) and (d): FILE.<case>")
     args = parser.parse_args()
+    wrk = Wrk(args.wrk, args.threads, args.connections)
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     database = db.Database()
     database.start()
@@ -214,7 +288,7 @@ def main() -> None:
         asyncio.run(db.migrate(database.url))
         token = asyncio.run(db.create_token(database.url, "bench", ["admin"]))
         if not args.skip_appends:
-            case_a(database.url, token, args, logs)
+            case_a(database.url, token, args, wrk, logs)
     finally:
         database.close()
     large = db.Database()  # a log of its own, built from empty
@@ -222,7 +296,7 @@ def main() -> None:
     try:
         asyncio.run(db.migrate(large.url))
         token = asyncio.run(db.create_token(large.url, "bench", ["admin"]))
-        case_bcd(large.url, token, args, logs)
+        case_bcd(large.url, token, args, wrk, logs)
     finally:
         large.close()
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

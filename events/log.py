@@ -352,28 +352,3 @@ async def read_sources(
         arguments.append(name)
     rows = await conn.fetch(READ_SOURCES[name is not None], *arguments)
     return [(row["name"], row["reports"]) for row in rows]
-
-
-async def moment_at(conn: Connection, position: int) -> tuple[dt.datetime, dt.date]:
-    """Return the recorded_at of the event at ``position`` and the database's date in UTC.
-
-    For an empty log (position 0), the database's time stands for the recorded_at.
-    """
-    row = await conn.fetchrow(
-        """SELECT coalesce((SELECT recorded_at FROM events WHERE position = $1),
-                           statement_timestamp()) AS recorded_at,
-                  (statement_timestamp() AT TIME ZONE 'UTC')::date AS today""",
-        position,
-    )
-    assert row is not None
-    return row["recorded_at"], row["today"]
-
-
-async def read_rule_events(conn: Connection, until: int) -> list[RecordedEvent]:
-    """Return every event of the export-rule streams up to position ``until``, in order."""
-    rows = await conn.fetch(
-        f"""SELECT {EVENT_COLUMNS} FROM events
-           WHERE stream LIKE '{RULE_STREAMS_LIKE}' AND position <= $1 ORDER BY position""",
-        until,
-    )
-    return [to_recorded(row) for row in rows]

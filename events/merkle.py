@@ -60,6 +60,9 @@ def range_hash(start: int, end: int, nodes: Mapping[Node, bytes]) -> bytes:
     """Return ``MTH(D[start:end])`` from the stored nodes it is made of."""
     if start == end:
         return EMPTY_ROOT
+    width = end - start
+    if not width & (width - 1) and not start % width:  # one complete subtree, stored whole
+        return nodes[(width.bit_length() - 1, start // width)]
     hashes = [nodes[n] for n in range_nodes(start, end)]
     result = hashes[-1]
     for left in reversed(hashes[:-1]):
@@ -104,7 +107,14 @@ def consistency_ranges(first: int, second: int) -> list[Range]:
 
 def nodes_of(ranges: Iterable[Range]) -> set[Node]:
     """Every stored node the given ranges are folded from."""
-    return {node for start, end in ranges for node in range_nodes(start, end)}
+    nodes: set[Node] = set()
+    for start, end in ranges:
+        width = end - start
+        if width and not width & (width - 1) and not start % width:  # one complete subtree
+            nodes.add((width.bit_length() - 1, start // width))
+        else:
+            nodes.update(range_nodes(start, end))
+    return nodes
 
 
 def verify_inclusion(
@@ -225,6 +235,20 @@ def border_nodes(size: int) -> list[Node]:
     return range_nodes(0, size)
 
 
-def proof_hashes(ranges: Iterable[Range], nodes: Mapping[Node, bytes]) -> list[bytes]:
-    """Return the hashes of a proof's ranges, from the stored nodes they are folded from."""
-    return [range_hash(start, end, nodes) for start, end in ranges]
+def proof_hashes(
+    ranges: Iterable[Range], nodes: Mapping[Node, bytes], folded: dict[Range, bytes] | None = None
+) -> list[bytes]:
+    """Return the hashes of a proof's ranges, from the stored nodes they are folded from.
+
+    ``folded`` keeps the hash of each range folded, for proofs in one tree that share ranges
+    (the events of one stream share most of theirs, near the root).
+    """
+    if folded is None:
+        return [range_hash(start, end, nodes) for start, end in ranges]
+    hashes = []
+    for start, end in ranges:
+        found = folded.get((start, end))
+        if found is None:
+            found = folded[(start, end)] = range_hash(start, end, nodes)
+        hashes.append(found)
+    return hashes

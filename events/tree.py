@@ -19,6 +19,7 @@ from events.log import Connection
 from events.merkle import (
     Border,
     Node,
+    Range,
     border_nodes,
     consistency_ranges,
     inclusion_ranges,
@@ -92,11 +93,14 @@ async def inclusions(
     conn: Connection, indexes: list[int], size: int
 ) -> list[tuple[bytes, list[bytes]]]:
     """Return the leaf hash and inclusion proof of each index, from one read of the nodes."""
-    wanted = {(0, i) for i in indexes}
-    for index in indexes:
-        wanted |= nodes_of(inclusion_ranges(index, size))
+    ranges = [inclusion_ranges(index, size) for index in indexes]
+    wanted = {(0, i) for i in indexes}.union(*map(nodes_of, ranges))
     nodes = await _nodes_for(conn, wanted)
-    return [(nodes[(0, i)], proof_hashes(inclusion_ranges(i, size), nodes)) for i in indexes]
+    folded: dict[Range, bytes] = {}
+    return [
+        (nodes[(0, i)], proof_hashes(r, nodes, folded))
+        for i, r in zip(indexes, ranges, strict=True)
+    ]
 
 
 async def consistency(conn: Connection, first: int, second: int) -> list[bytes]:

@@ -8,6 +8,7 @@ by service/verified.py, the same functions the client checks it with.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import msgspec
 
@@ -15,7 +16,7 @@ from events import log, tree
 from events.leaves import ShownEvent
 from events.log import Connection
 from events.records import RecordedEvent
-from events.streams import company_stream
+from events.streams import RULE_STREAMS_LIKE, company_stream
 from events.tree import SignedCheckpoint
 from projections import lookups
 from service import verified
@@ -27,7 +28,34 @@ from service.schemas import (
     ProvenValuations,
 )
 
-MAX_STREAM_EVENTS = 1_000_000
+# What a verified answer is folded from, in one statement: the events of its streams (whole,
+# however long) and, if asked ($3), the export rules' up to the checkpoint ($2), in position
+# order; and on every row (one with no event when there is none) the instant the checkpoint's
+# last event was recorded (the database's time for an empty log) and the database's date in
+# UTC, the clock that stamps recorded_at. The streams' events past the checkpoint are left out
+# by the caller: a bound on their position would lead the generic plan to AND in a scan of
+# every position up to it.
+_FOLDED = f"""
+    SELECT m.last_at, m.today, e.* FROM (
+        SELECT coalesce((SELECT recorded_at FROM events WHERE position = $2),
+                        statement_timestamp()) AS last_at,
+               (statement_timestamp() AT TIME ZONE 'UTC')::date AS today
+    ) m LEFT JOIN (
+        SELECT {log.EVENT_COLUMNS} FROM events WHERE stream = ANY($1::text[])
+        UNION ALL
+        SELECT {log.EVENT_COLUMNS} FROM events
+        WHERE $3 AND stream LIKE '{RULE_STREAMS_LIKE}' AND position <= $2
+    ) e ON true
+    ORDER BY e.position"""
+
+
+@dataclass(frozen=True)
+class _Folded:
+    """The events an answer is folded from, with their proof, and when it is known at."""
+
+    proof: Proof
+    known_at: dt.datetime
+    today: dt.date
 
 
 def _shown(event: RecordedEvent) -> ShownEvent:
@@ -37,18 +65,23 @@ def _shown(event: RecordedEvent) -> ShownEvent:
 
 
 async def _prove(
-    conn: Connection, signed: SignedCheckpoint, streams: list[str], rules: bool
-) -> Proof:
+    conn: Connection,
+    signed: SignedCheckpoint,
+    streams: list[str],
+    rules: bool,
+    known_at: dt.datetime | None,
+) -> _Folded:
+    """Read the events and the moment in one statement, then their nodes in one more.
+
+    As known at the checkpoint's last event when ``known_at`` is not given, or earlier when it
+    is: the same clock as the plain answers (the database's), never this process's.
+    """
     size = signed.tree_size
-    events: list[RecordedEvent] = []
-    for stream in streams:
-        found = await log.read_stream(conn, stream, 0, MAX_STREAM_EVENTS)
-        events += [e for e in found if e.position <= size]
-    if rules:
-        events += await log.read_rule_events(conn, size)
-    events.sort(key=lambda e: e.position)
+    rows = await conn.fetch(_FOLDED, streams, size, rules)
+    folded = [row for row in rows if row["position"] is not None and row["position"] <= size]
+    events = [log.to_recorded(row) for row in folded]
     proofs = await tree.inclusions(conn, [e.position - 1 for e in events], size)
-    return Proof(
+    proof = Proof(
         checkpoint=signed.note,
         events=[_shown(e) for e in events],
         inclusion=[
@@ -56,18 +89,8 @@ async def _prove(
             for e, (leaf, hashes) in zip(events, proofs, strict=True)
         ],
     )
-
-
-async def _moment(
-    conn: Connection, signed: SignedCheckpoint, known_at: dt.datetime | None
-) -> tuple[dt.datetime, dt.date]:
-    """The instant an answer is known at, and the database's today.
-
-    As known at the checkpoint's last event when not asked, or earlier when asked: the same
-    clock as the plain answers (the database's), never this process's.
-    """
-    last, today = await log.moment_at(conn, signed.tree_size)
-    return (last if known_at is None else min(known_at, last)), today
+    last = rows[0]["last_at"]
+    return _Folded(proof, last if known_at is None else min(known_at, last), rows[0]["today"])
 
 
 async def company(
@@ -78,11 +101,12 @@ async def company(
     known_at: dt.datetime | None,
 ) -> ProvenCompany | None:
     """A company's state with its proof (None: unknown)."""
-    known, today = await _moment(conn, signed, known_at)
-    proof = await _prove(conn, signed, [company_stream(company_id)], rules=True)
+    folded = await _prove(conn, signed, [company_stream(company_id)], True, known_at)
     size = signed.tree_size
-    answer = verified.company_answer(proof.events, company_id, as_of or today, known, size)
-    return ProvenCompany(**msgspec.structs.asdict(answer), proof=proof) if answer else None
+    answer = verified.company_answer(
+        folded.proof.events, company_id, as_of or folded.today, folded.known_at, size
+    )
+    return ProvenCompany(**msgspec.structs.asdict(answer), proof=folded.proof) if answer else None
 
 
 async def valuations(
@@ -93,10 +117,14 @@ async def valuations(
     known_at: dt.datetime | None,
 ) -> ProvenValuations | None:
     """A company's valuations with their proof (None: unknown)."""
-    known, _ = await _moment(conn, signed, known_at)
-    proof = await _prove(conn, signed, [company_stream(company_id)], rules=False)
-    answer = verified.valuations_answer(proof.events, company_id, as_of, known, signed.tree_size)
-    return ProvenValuations(**msgspec.structs.asdict(answer), proof=proof) if answer else None
+    folded = await _prove(conn, signed, [company_stream(company_id)], False, known_at)
+    size = signed.tree_size
+    answer = verified.valuations_answer(
+        folded.proof.events, company_id, as_of, folded.known_at, size
+    )
+    return (
+        ProvenValuations(**msgspec.structs.asdict(answer), proof=folded.proof) if answer else None
+    )
 
 
 async def portfolio(
@@ -107,13 +135,13 @@ async def portfolio(
     known_at: dt.datetime | None,
 ) -> ProvenPortfolio | None:
     """An investor's holdings with their proof (None: no round names the investor)."""
-    known, today = await _moment(conn, signed, known_at)
     links = await lookups.investor_company_ids(conn, investor_id)
     streams = [company_stream(company_id) for company_id, _ in links]
-    proof = await _prove(conn, signed, streams, rules=False)
+    folded = await _prove(conn, signed, streams, False, known_at)
     size = signed.tree_size
-    answer = verified.portfolio_answer(proof.events, investor_id, as_of or today, known, size)
-    return ProvenPortfolio(**msgspec.structs.asdict(answer), proof=proof) if answer else None
+    day = as_of or folded.today
+    answer = verified.portfolio_answer(folded.proof.events, investor_id, day, folded.known_at, size)
+    return ProvenPortfolio(**msgspec.structs.asdict(answer), proof=folded.proof) if answer else None
 
 
 async def export_rules(
@@ -124,7 +152,9 @@ async def export_rules(
     target: str | None,
 ) -> ProvenExportRules:
     """The export rules in force with their proof."""
-    known, today = await _moment(conn, signed, known_at)
-    proof = await _prove(conn, signed, [], rules=True)
-    answer = verified.rules_answer(proof.events, as_of or today, known, target, signed.tree_size)
-    return ProvenExportRules(**msgspec.structs.asdict(answer), proof=proof)
+    folded = await _prove(conn, signed, [], True, known_at)
+    size = signed.tree_size
+    answer = verified.rules_answer(
+        folded.proof.events, as_of or folded.today, folded.known_at, target, size
+    )
+    return ProvenExportRules(**msgspec.structs.asdict(answer), proof=folded.proof)
