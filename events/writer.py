@@ -134,14 +134,17 @@ class GroupCommitter:
         previous: _Flight | None = None
         before_previous: _Flight | None = None
         while True:
-            group = await self._take()
-            if not group:
+            first = await self._queue.get()
+            if first is None:
                 break
             # The group before the previous one must be final: its connection is the one this
             # group will use. If it did not hold, the previous group (stacked on it) will not
             # either: wait for that one too, rather than stack on it, so a miss cannot cascade.
             if not await _held(before_previous):
                 await _held(previous)
+            # Only now is the group taken: what was queued during that wait goes with it, so
+            # groups grow as requests wait, and none waits longer than it did.
+            group = self._take(first)
             try:
                 flight = await self._plan(group, previous)
             except Exception as exc:  # a fault of ours: fail this group, keep taking appends
@@ -156,10 +159,7 @@ class GroupCommitter:
         for i in range(len(self._conns)):
             await self._release(i)
 
-    async def _take(self) -> list[_Request]:
-        first = await self._queue.get()
-        if first is None:
-            return []
+    def _take(self, first: _Request) -> list[_Request]:
         group, count, size = [first], len(first.events), _size(first)
         while count < self._max_group_events and size < MAX_GROUP_BYTES and not self._queue.empty():
             item = self._queue.get_nowait()
