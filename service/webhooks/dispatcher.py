@@ -60,6 +60,7 @@ from service.webhooks.transport import Sender
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0  # retries fall due, and NOTIFY can be lost: look at least this often
+GATHER_SECONDS = 0.01  # how long outcomes may wait for others to be recorded with them
 MAX_RECORD_TRIES = 5  # a batch of outcomes the database keeps refusing is then logged and dropped
 # Each outcome's series, looked up once rather than by label on every send.
 _OUTCOMES = {o: metrics.DELIVERIES.labels(o) for o in ("succeeded", "retrying", "failed")}
@@ -298,6 +299,10 @@ class Dispatcher:
         refused = 0
         while True:
             await self._outcomes_ready.wait()
+            if self._sending and len(self._outcomes) < self._batch:
+                # More outcomes are on their way: gather them, one statement for many. Only
+                # the record waits (the leases hold meanwhile); no send does.
+                await asyncio.sleep(GATHER_SECONDS)
             self._outcomes_ready.clear()
             try:
                 await self._flush()
