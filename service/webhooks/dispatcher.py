@@ -35,12 +35,11 @@ import functools
 import logging
 import time
 
-import aiohttp
 import asyncpg
 
 from events.log import Connection
-from service.http import metrics
 from service.settings import Settings
+from service.webhooks.attempts import attempt
 from service.webhooks.outbox import (
     FAN_OUT_ENDPOINTS,
     Claimed,
@@ -52,9 +51,7 @@ from service.webhooks.outbox import (
     record_outcomes,
 )
 from service.webhooks.owner import Owner
-from service.webhooks.policy import now, retry_after_seconds, retry_delay
-from service.webhooks.signing import signature_header
-from service.webhooks.targets import Resolver, TargetError
+from service.webhooks.targets import Resolver
 from service.webhooks.transport import Sender
 
 log = logging.getLogger(__name__)
@@ -62,8 +59,6 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0  # retries fall due, and NOTIFY can be lost: look at least this often
 GATHER_SECONDS = 0.01  # how long outcomes may wait for others to be recorded with them
 MAX_RECORD_TRIES = 5  # a batch of outcomes the database keeps refusing is then logged and dropped
-# Each outcome's series, looked up once rather than by label on every send.
-_OUTCOMES = {o: metrics.DELIVERIES.labels(o) for o in ("succeeded", "retrying", "failed")}
 DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
@@ -241,58 +236,8 @@ class Dispatcher:
             self._wake.set()
 
     async def _send(self, sender: Sender, claimed: Claimed) -> None:
-        timestamp = int(time.time())
-        headers = {
-            "content-type": "application/json",
-            "webhook-id": claimed.message_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": signature_header(
-                claimed.keys, claimed.message_id, timestamp, claimed.body
-            ),
-        }
-        attempted_at = dt.datetime.now(dt.UTC)
-        started = time.perf_counter()
-        code: int | None = None
-        error: str | None = None
-        retry_after: float | None = None
-        limit = self._settings.webhook_timeout_seconds
-        try:
-            code, retry_header = await sender.post(claimed.url, claimed.body, headers)
-            if not 200 <= code < 300:
-                error = f"the endpoint answered {code}"
-                retry_after = retry_after_seconds(retry_header, now())
-        except TargetError as exc:
-            error = f"refused: {exc}"
-        except TimeoutError:
-            error = f"no complete answer within {limit:g} s"
-        except aiohttp.ClientError as exc:
-            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        except Exception as exc:  # whatever else went wrong, the attempt failed and is recorded
-            log.warning("webhook send failed unexpectedly: %r", exc)
-            error = f"the message could not be sent ({type(exc).__name__})"
-        duration_ms = (time.perf_counter() - started) * 1000
-        succeeded = error is None
-        metrics.DELIVERY_SECONDS.observe(duration_ms / 1000)
-        retry_in = None
-        if not succeeded and code != 410:
-            retry_in = retry_delay(
-                claimed.in_series, self._settings.webhook_retry_schedule, retry_after
-            )
-        _OUTCOMES[
-            "succeeded" if succeeded else "retrying" if retry_in is not None else "failed"
-        ].inc()
-        self._outcomes.append(
-            DeliveryOutcome(
-                claimed.delivery_id,
-                claimed.attempt,
-                succeeded,
-                code,
-                error,
-                attempted_at,
-                duration_ms,
-                retry_in,
-            )
-        )
+        outcome = await attempt(sender, claimed, self._settings)
+        self._outcomes.append(outcome)  # the list now: the recorder replaces it as it takes it
         self._outcomes_ready.set()
 
     async def _record_forever(self) -> None:
