@@ -123,25 +123,35 @@ class GroupCommitter:
         # A database that hangs makes the writer's statements time out (the pool's command
         # timeout), but a request can wait for earlier groups' timeouts, and for cancellations,
         # first: so its wait is bounded too. Its future is then cancelled and the writer skips
-        # it; whether its events were committed, a retry with their ids tells.
+        # it; whether its events were committed, a retry with their ids tells. (A timer that
+        # answers the future, rather than wait_for, which costs a future and a task wake-up
+        # more per request.)
+        timer = asyncio.get_running_loop().call_later(self._answer_within, self._late, request)
         try:
-            return await asyncio.wait_for(request.future, self._answer_within)
-        except TimeoutError:
+            return await request.future
+        finally:
+            timer.cancel()
+
+    def _late(self, request: _Request) -> None:
+        if not request.future.done():
             late = TimeoutError(f"no commit within {self._answer_within:g} s")
-            raise _unavailable(request, late) from None
+            request.future.set_exception(_unavailable(request, late))
 
     async def _run(self) -> None:
         previous: _Flight | None = None
         before_previous: _Flight | None = None
         while True:
-            group = await self._take()
-            if not group:
+            first = await self._queue.get()
+            if first is None:
                 break
             # The group before the previous one must be final: its connection is the one this
             # group will use. If it did not hold, the previous group (stacked on it) will not
             # either: wait for that one too, rather than stack on it, so a miss cannot cascade.
             if not await _held(before_previous):
                 await _held(previous)
+            # Only now is the group taken: what was queued during that wait goes with it, so
+            # groups grow as requests wait, and none waits longer than it did.
+            group = self._take(first)
             try:
                 flight = await self._plan(group, previous)
             except Exception as exc:  # a fault of ours: fail this group, keep taking appends
@@ -156,10 +166,7 @@ class GroupCommitter:
         for i in range(len(self._conns)):
             await self._release(i)
 
-    async def _take(self) -> list[_Request]:
-        first = await self._queue.get()
-        if first is None:
-            return []
+    def _take(self, first: _Request) -> list[_Request]:
         group, count, size = [first], len(first.events), _size(first)
         while count < self._max_group_events and size < MAX_GROUP_BYTES and not self._queue.empty():
             item = self._queue.get_nowait()

@@ -153,7 +153,7 @@ def start_dispatcher(
 ) -> asyncio.Task[None]:
     """Run a webhook dispatcher in the background, woken by appends and by queued resends."""
     dispatcher = Dispatcher(db.pool, settings, resolver, db.url)
-    listener.subscribe(APPENDED_CHANNEL, lambda _: dispatcher.wake())
+    listener.subscribe(APPENDED_CHANNEL, lambda _: dispatcher.appended())
     listener.subscribe(WEBHOOKS_CHANNEL, lambda _: dispatcher.wake())
     listener.on_connect(dispatcher.wake)
     return asyncio.create_task(dispatcher.run(), name="ledger-webhooks")

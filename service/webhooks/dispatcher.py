@@ -13,6 +13,11 @@ Each pass of its loop does two things in the database, each a single statement:
    its advisory lock is seen free (service/webhooks/owner.py), and the delivery is sent again
    (at least once, never lost). The lease's end bounds only an owner that hangs.
 
+A pass sends each statement only when it may find something: the fan-out after an append
+(none while no endpoint is enabled) or a change announced on the webhooks channel, the claim
+after deliveries were queued or a batch of slots came free; and both at least every
+``POLL_SECONDS``, when retries fall due.
+
 Sends run concurrently up to a bound, and up to a share of it per endpoint so that one endpoint
 that never answers cannot hold every slot; each goes through aiohttp with one time limit, to an
 address checked at connection time. Outcomes are written back in batches by one recorder: the
@@ -30,12 +35,11 @@ import functools
 import logging
 import time
 
-import aiohttp
 import asyncpg
 
 from events.log import Connection
-from service.http import metrics
 from service.settings import Settings
+from service.webhooks.attempts import attempt
 from service.webhooks.outbox import (
     FAN_OUT_ENDPOINTS,
     Claimed,
@@ -47,17 +51,14 @@ from service.webhooks.outbox import (
     record_outcomes,
 )
 from service.webhooks.owner import Owner
-from service.webhooks.policy import now, retry_after_seconds, retry_delay
-from service.webhooks.signing import signature_header
-from service.webhooks.targets import Resolver, TargetError
+from service.webhooks.targets import Resolver
 from service.webhooks.transport import Sender
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0  # retries fall due, and NOTIFY can be lost: look at least this often
+GATHER_SECONDS = 0.01  # how long outcomes may wait for others to be recorded with them
 MAX_RECORD_TRIES = 5  # a batch of outcomes the database keeps refusing is then logged and dropped
-# Each outcome's series, looked up once rather than by label on every send.
-_OUTCOMES = {o: metrics.DELIVERIES.labels(o) for o in ("succeeded", "retrying", "failed")}
 DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
@@ -74,16 +75,38 @@ class Dispatcher:
         self._slots = settings.webhook_concurrency
         self._share = min(settings.webhook_max_in_flight_per_endpoint, self._slots)
         self._in_flight: collections.Counter[str] = collections.Counter()
-        self._reclaimed_at = -POLL_SECONDS
         self._lease = dt.timedelta(seconds=2 * settings.webhook_timeout_seconds + 5)
         self._disable_after = dt.timedelta(seconds=settings.webhook_disable_after_seconds)
         self._wake = asyncio.Event()
+        # What a pass needs to do, so that most passes send no statement at all. Each counter
+        # goes up when something may have made work (an append, a freed slot, a notification);
+        # a pass that found none notes the count it saw, which a rise during the pass outlives.
+        self._changes = 0  # rises on everything but an append: endpoints, replays, the clock
+        self._appends = 0
+        self._fanned = (-1, -1)  # (changes, appends) seen by the last fan-out that found none
+        self._claimable = 0
+        self._claimed = -1  # the count seen by the last claim that left nothing due
+        self._full: set[str] = set()  # endpoints the last claim left at their share
+        self._endpoints = True  # whether the last fan-out saw an enabled endpoint
+        self._looked_at = -POLL_SECONDS
+        self._freed = 0  # slots freed since the last pass
+        self._batch = max(1, self._share // 4)
         self._outcomes: list[DeliveryOutcome] = []
         self._outcomes_ready = asyncio.Event()
         self._sending: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:
-        """Look for work now (an append, a replay, a reconnect)."""
+        """Look for every kind of work now (a new endpoint, a replay, a reconnect)."""
+        self._everything_due()
+        self._wake.set()
+
+    def _everything_due(self) -> None:
+        self._changes += 1
+        self._claimable += 1
+
+    def appended(self) -> None:
+        """Look for events to fan out now: the log has grown."""
+        self._appends += 1
         self._wake.set()
 
     async def run(self) -> None:
@@ -124,99 +147,107 @@ class Dispatcher:
                         await self._wake.wait()
 
     async def _pass(self, sender: Sender) -> bool:
-        """Fan out and claim once; return whether there is more to do at once."""
+        """Fan out and claim, each when it may find something; return whether to go on at once."""
+        if time.monotonic() - self._looked_at >= POLL_SECONDS:
+            # Retries fall due, leases end and NOTIFY can be lost: look at everything anyway.
+            self._looked_at = time.monotonic()
+            self._everything_due()
+            reclaiming = True
+        else:
+            reclaiming = False
+        self._freed = 0
+        seen = (self._changes, self._appends if self._endpoints else self._fanned[1])
+        fanning = seen != self._fanned
+        if not (reclaiming or fanning or self._may_claim()):
+            return False
         owner = await self._owner.hold()
-        free = self._slots - len(self._sending)
-        busy = {e: n for e, n in self._in_flight.items() if n}
+        behind, free = False, 0
+        rows: list[asyncpg.Record] = []
         async with self._pool.acquire() as conn:
-            await self._reclaim(conn)
-            fanned = await fan_out(conn)
-            rows = await claim(conn, free, self._lease, owner, busy, self._share) if free else []
+            if reclaiming:
+                await self._reclaim(conn)
+            if fanning:
+                behind = await self._fan_out(conn, seen)
+            if self._may_claim():
+                rows, free = await self._claim(conn, owner)
         for row in rows:
-            claimed = claimed_from(row)
-            self._in_flight[claimed.endpoint_id] += 1
-            task = asyncio.create_task(self._send(sender, claimed))
-            self._sending.add(task)
-            task.add_done_callback(functools.partial(self._sent, claimed.endpoint_id))
-        behind = fanned["endpoints"] == FAN_OUT_ENDPOINTS or fanned["behind"] > 0
+            self._start(sender, claimed_from(row))
         return behind or (free > 0 and len(rows) == free)
 
+    def _may_claim(self) -> bool:
+        return len(self._sending) < self._slots and self._claimable != self._claimed
+
+    async def _claim(self, conn: Connection, owner: int) -> tuple[list[asyncpg.Record], int]:
+        """Lease what the free slots may take; return the rows and how many slots were free."""
+        # Taken together, with no wait between: a send that ends after this moment counts
+        # for the next claim (``_sent``), one that ended before is in ``busy``.
+        free = self._slots - len(self._sending)
+        busy = {e: n for e, n in self._in_flight.items() if n}
+        claimable = self._claimable
+        rows = await claim(conn, free, self._lease, owner, busy, self._share)
+        if len(rows) < free:  # every due delivery of an endpoint below its share is taken
+            self._claimed = claimable
+        # Those at their share may have more due: one of their sends ending makes room.
+        counts = collections.Counter(busy)
+        counts.update(row["endpoint_id"] for row in rows)
+        self._full = {e for e, n in counts.items() if n >= self._share}
+        return rows, free
+
+    async def _fan_out(self, conn: Connection, seen: tuple[int, int]) -> bool:
+        """Fan out once; return whether cursors are still behind."""
+        fanned = await fan_out(conn)
+        self._endpoints = fanned["enabled"]
+        if fanned["deliveries"]:
+            self._claimable += 1
+        behind = fanned["endpoints"] == FAN_OUT_ENDPOINTS or fanned["behind"] > 0
+        if not behind:
+            # Every cursor is at the head this statement saw: nothing to do until the log
+            # grows (and only if an endpoint is enabled: a new or enabled endpoint says so on
+            # the webhooks channel) or something else changes.
+            self._fanned = seen
+        return bool(behind)
+
+    def _start(self, sender: Sender, claimed: Claimed) -> None:
+        self._in_flight[claimed.endpoint_id] += 1
+        task = asyncio.create_task(self._send(sender, claimed))
+        self._sending.add(task)
+        task.add_done_callback(functools.partial(self._sent, claimed.endpoint_id))
+
     async def _reclaim(self, conn: Connection) -> None:
-        """Now and then, take back the leases of dispatchers that have gone."""
-        started = time.monotonic()
-        if started - self._reclaimed_at < POLL_SECONDS:
-            return
-        self._reclaimed_at = started
+        """Take back the leases of dispatchers that have gone."""
         taken = await reclaim(conn)
         if taken:
+            self._claimable += 1
             log.info("took back %d webhook deliveries leased by dispatchers that stopped", taken)
 
     def _sent(self, endpoint_id: str, task: asyncio.Task[None]) -> None:
         self._sending.discard(task)
+        if endpoint_id in self._full:  # it may have due deliveries left
+            self._full.discard(endpoint_id)
+            self._claimable += 1
         self._in_flight[endpoint_id] -= 1
-        if not self._in_flight[endpoint_id]:
+        left = self._in_flight[endpoint_id]
+        if not left:
             del self._in_flight[endpoint_id]
-        self._wake.set()  # a slot is free
+        self._freed += 1
+        # A claim per freed slot would cost statements per send: claim when a batch of slots
+        # is free, or at once when an endpoint (or the dispatcher) has nothing left in flight.
+        if self._freed >= self._batch or not left or not self._sending:
+            self._wake.set()
 
     async def _send(self, sender: Sender, claimed: Claimed) -> None:
-        timestamp = int(time.time())
-        headers = {
-            "content-type": "application/json",
-            "webhook-id": claimed.message_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": signature_header(
-                claimed.keys, claimed.message_id, timestamp, claimed.body
-            ),
-        }
-        attempted_at = dt.datetime.now(dt.UTC)
-        started = time.perf_counter()
-        code: int | None = None
-        error: str | None = None
-        retry_after: float | None = None
-        limit = self._settings.webhook_timeout_seconds
-        try:
-            code, retry_header = await sender.post(claimed.url, claimed.body, headers)
-            if not 200 <= code < 300:
-                error = f"the endpoint answered {code}"
-                retry_after = retry_after_seconds(retry_header, now())
-        except TargetError as exc:
-            error = f"refused: {exc}"
-        except TimeoutError:
-            error = f"no complete answer within {limit:g} s"
-        except aiohttp.ClientError as exc:
-            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        except Exception as exc:  # whatever else went wrong, the attempt failed and is recorded
-            log.warning("webhook send failed unexpectedly: %r", exc)
-            error = f"the message could not be sent ({type(exc).__name__})"
-        duration_ms = (time.perf_counter() - started) * 1000
-        succeeded = error is None
-        metrics.DELIVERY_SECONDS.observe(duration_ms / 1000)
-        retry_in = None
-        if not succeeded and code != 410:
-            retry_in = retry_delay(
-                claimed.in_series, self._settings.webhook_retry_schedule, retry_after
-            )
-        _OUTCOMES[
-            "succeeded" if succeeded else "retrying" if retry_in is not None else "failed"
-        ].inc()
-        self._outcomes.append(
-            DeliveryOutcome(
-                claimed.delivery_id,
-                claimed.attempt,
-                succeeded,
-                code,
-                error,
-                attempted_at,
-                duration_ms,
-                retry_in,
-            )
-        )
+        outcome = await attempt(sender, claimed, self._settings)
+        self._outcomes.append(outcome)  # the list now: the recorder replaces it as it takes it
         self._outcomes_ready.set()
 
     async def _record_forever(self) -> None:
         refused = 0
         while True:
             await self._outcomes_ready.wait()
+            if self._sending and len(self._outcomes) < self._batch:
+                # More outcomes are on their way: gather them, one statement for many. Only
+                # the record waits (the leases hold meanwhile); no send does.
+                await asyncio.sleep(GATHER_SECONDS)
             self._outcomes_ready.clear()
             try:
                 await self._flush()

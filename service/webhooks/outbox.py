@@ -49,7 +49,8 @@ due AS (
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM moved) AS endpoints, (SELECT count(*) FROM queued) AS deliveries,
-       (SELECT count(*) FROM due WHERE through < (SELECT position FROM head)) AS behind
+       (SELECT count(*) FROM due WHERE through < (SELECT position FROM head)) AS behind,
+       EXISTS (SELECT FROM webhook_endpoints WHERE disabled_at IS NULL) AS enabled
 """
 
 # The leased deliveries come back with their events, joined in the statement that leases them.

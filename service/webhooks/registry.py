@@ -20,7 +20,8 @@ from service.schemas import (
 )
 from service.webhooks.signing import new_secret
 
-WEBHOOKS_CHANNEL = "ledger_webhooks"  # wakes dispatchers when deliveries are queued by hand
+# Wakes dispatchers: an endpoint added or enabled, deliveries queued by hand.
+WEBHOOKS_CHANNEL = "ledger_webhooks"
 
 ENDPOINT_COLUMNS = (
     "w.endpoint_id, w.url, w.event_types, w.description, w.created_at, c.after_position,"
@@ -67,7 +68,8 @@ async def create_endpoint(
                 SELECT endpoint_id, ({HEAD_POSITION}) FROM w
                 RETURNING *
             )
-            SELECT {ENDPOINT_COLUMNS} FROM w JOIN c USING (endpoint_id)""",
+            SELECT {ENDPOINT_COLUMNS}, pg_notify('{WEBHOOKS_CHANNEL}', '')
+            FROM w JOIN c USING (endpoint_id)""",
         f"wh_{uuid.uuid4().hex}",
         url,
         event_types,
