@@ -270,6 +270,16 @@ class Dispatcher:
                 log.error("dropped %d webhook outcomes the database refused: %s", len(dropped), exc)
                 refused = 0
 
+    def _look_when_due(self, outcomes: list[DeliveryOutcome]) -> None:
+        """Claim again when the soonest retry recorded falls due, if before the next look."""
+        soonest = min((o.retry_in for o in outcomes if o.retry_in is not None), default=None)
+        if soonest is not None and soonest < POLL_SECONDS:
+            asyncio.get_running_loop().call_later(soonest, self._retry_due)
+
+    def _retry_due(self) -> None:
+        self._claimable += 1
+        self._wake.set()
+
     async def _flush(self) -> None:
         batch, self._outcomes = self._outcomes, []
         if not batch:
@@ -277,6 +287,7 @@ class Dispatcher:
         try:
             async with self._pool.acquire() as conn:
                 await record_outcomes(conn, batch, self._disable_after)
+            self._look_when_due(batch)
         except asyncpg.DeadlockDetectedError:
             self._outcomes[:0] = batch  # two recorders crossed on endpoint rows: try again
             self._outcomes_ready.set()
