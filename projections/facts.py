@@ -60,7 +60,7 @@ def merged_facts(ordered: Sequence[EffectiveFact]) -> Sequence[EffectiveFact]:
     merged = []
     for fact in ordered:
         if fact.shared:
-            groups.setdefault(_group(fact), []).append(fact)
+            groups.setdefault(fact_group(fact), []).append(fact)
         else:
             merged.append(fact)
     for reports in groups.values():
@@ -71,7 +71,8 @@ def merged_facts(ordered: Sequence[EffectiveFact]) -> Sequence[EffectiveFact]:
     return merged
 
 
-def _group(fact: EffectiveFact) -> tuple[str, str, str]:
+def fact_group(fact: EffectiveFact) -> tuple[str, str, str]:
+    """Which fact a report is about, among all streams: its type, its stream's id, its key."""
     data = fact.data
     scope: str = data.rule_id if isinstance(data, ExportRule) else data.company_id  # type: ignore[attr-defined]
     return fact.type, scope, fact.fact
