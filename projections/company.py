@@ -45,7 +45,7 @@ class DatedValuation(Struct, frozen=True, kw_only=True):
     disputes: dict[str, list[Alternative]] = {}
 
 
-class RoundInvestor(Struct, frozen=True, kw_only=True, omit_defaults=True):
+class RoundInvestor(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """An investor in a round, with the reports that named it."""
 
     investor_id: str
@@ -54,7 +54,7 @@ class RoundInvestor(Struct, frozen=True, kw_only=True, omit_defaults=True):
     sources: list[SourceRef] = []
 
 
-class Round(Struct, frozen=True, kw_only=True):
+class Round(Struct, frozen=True, kw_only=True, gc=False):
     """A funding round as the company's state shows it."""
 
     round_name: str
@@ -68,7 +68,7 @@ class Round(Struct, frozen=True, kw_only=True):
     disputes: dict[str, list[Alternative]] = {}
 
 
-class Approval(Struct, frozen=True, kw_only=True):
+class Approval(Struct, frozen=True, kw_only=True, gc=False):
     """The current status of one approval (jurisdiction and scope)."""
 
     jurisdiction: str

@@ -172,19 +172,23 @@ def _choose(
     ``counted`` is best report first, so the first report of each value is its best, and its
     spelling is the one shown.
     """
+    values = [value_of(report) for report in counted]
+    given = [value for value in values if value is not None]  # None: no opinion
+    if not given:
+        return None
+    first = given[0]
+    if all(value == first for value in given):
+        return first  # the commonest case, every report agreeing in the same spelling
     groups: dict[Any, list[EffectiveFact]] = {}
     shown: dict[Any, Any] = {}
-    for report in counted:
-        value = value_of(report)
+    for report, value in zip(counted, values, strict=True):
         if value is None:
-            continue  # no opinion
+            continue
         same = _comparable(name, value)
         if same not in groups:
             groups[same] = []
             shown[same] = value
         groups[same].append(report)
-    if not groups:
-        return None
     ranked = sorted(groups, key=lambda same: _score(groups[same]), reverse=True)
     if len(ranked) > 1:
         disputes[name] = [
