@@ -287,6 +287,10 @@ def restrictions(
 
 
 def _round(fact: EffectiveFact, data: RoundAnnounced) -> Round:
+    sources = sources_of(fact)
+    merged = fact.provenance is not None
+    # Views are kept as long as their stream is held (projections/merged.py): a round reported
+    # once shares one list of sources with its investors, as every one of them is the same.
     return Round(
         round_name=data.round_name,
         amount=data.amount,
@@ -296,14 +300,14 @@ def _round(fact: EffectiveFact, data: RoundAnnounced) -> Round:
                 investor_id=i.investor_id,
                 name=i.name,
                 lead=i.lead,
-                sources=named_by(fact, i.investor_id),
+                sources=named_by(fact, i.investor_id) if merged else sources,
             )
             for i in data.investors
         ],
         effective_date=fact.effective_date,
         event_id=fact.event_id,
         post_money_valuation=data.post_money_valuation,
-        sources=sources_of(fact),
+        sources=sources,
         disputes=disputes_of(fact),
     )
 

@@ -88,9 +88,10 @@ def merge(reports: Sequence[EffectiveFact]) -> EffectiveFact | None:
     disputes: Disputes = {}
     dissenters: set[uuid.UUID] = set()
     named_by: dict[str, list[SourceRef]] = {}
+    sources = _sources(counted)
     for name in first.data.__struct_fields__:
         if name == "investors":
-            fields[name] = _investors(counted, named_by)
+            fields[name] = _investors(counted, named_by, sources)
         elif name in MEMBER_FIELDS:
             fields[name] = _members(counted, name)
         else:
@@ -99,7 +100,7 @@ def merge(reports: Sequence[EffectiveFact]) -> EffectiveFact | None:
     supporting = [r for r in counted if r.event_id not in dissenters]
     best = supporting[0] if supporting else first
     provenance = Provenance(
-        sources=_sources(counted),
+        sources=sources,
         disputes=disputes,
         named_by=named_by,
         last_reported=max(r.effective_date for r in counted),
@@ -127,8 +128,11 @@ def sources_of(fact: EffectiveFact) -> list[SourceRef]:
 
 
 def disputes_of(fact: EffectiveFact) -> Disputes:
-    """Return the values disputed by a fact's reports, per field."""
-    return fact.provenance.disputes if fact.provenance is not None else {}
+    """Return the values disputed by a fact's reports, per field (never to be changed)."""
+    return fact.provenance.disputes if fact.provenance is not None else _NO_DISPUTES
+
+
+_NO_DISPUTES: Disputes = {}  # one for every fact reported once: answers are never changed
 
 
 def named_by(fact: EffectiveFact, member: str) -> list[SourceRef]:
@@ -224,8 +228,9 @@ def _members(counted: list[EffectiveFact], name: str) -> list[Any]:
 
 
 def _investors(
-    counted: list[EffectiveFact], named_by: dict[str, list[SourceRef]]
+    counted: list[EffectiveFact], named_by: dict[str, list[SourceRef]], sources: list[SourceRef]
 ) -> list[InvestorRef]:
+    """Merge the investors; ``sources`` (the fact's) is shared by those every report named."""
     names: dict[str, str | None] = {}
     leads: dict[str, bool] = {}
     reports: dict[str, list[EffectiveFact]] = {}
@@ -236,7 +241,7 @@ def _investors(
             leads[key] = leads.get(key, False) or investor.lead
             reports.setdefault(key, []).append(report)
     for key, naming in reports.items():
-        named_by[key] = _sources(naming)
+        named_by[key] = sources if len(naming) == len(counted) else _sources(naming)
     return [InvestorRef(investor_id=key, name=names[key], lead=leads[key]) for key in names]
 
 

@@ -28,7 +28,7 @@ _SINGLE = -1  # the group of a report whose fact has no other report and which i
 class Merged:
     """The merged facts of one timeline, for any day, each with what an answer shows of it."""
 
-    __slots__ = ("_dates", "_facts", "_kept", "_reports", "_slots")
+    __slots__ = ("_dates", "_facts", "_kept", "_reports", "_singles", "_slots")
 
     # Entries made by every Merged so far. Kept entries live as long as their stream is held,
     # so the stream cache freezes them out of the cycle collector's sight as they grow, as it
@@ -53,28 +53,30 @@ class Merged:
                 self._reports.append([])
             self._reports[group].append(fact)
             self._slots.append((group, len(self._reports[group])))
-        self._kept: dict[tuple[int, int], Shown | None] = {}
+        self._singles: list[Shown | None] = [None] * len(self._facts)  # by index, once made
+        self._kept: dict[int, Shown | None] = {}  # by group * (facts + 1) + place, once made
 
     def until(self, as_of: dt.date) -> list[Shown]:
         """The merged facts effective by ``as_of`` in valid-time order, each with its view."""
         count = bisect.bisect_right(self._dates, as_of)
         found: list[Shown] = []
         reported: dict[int, int] = {}  # group -> its reports effective by as_of
-        slots, kept = self._slots, self._kept
+        slots, singles, kept = self._slots, self._singles, self._kept
         for index in range(count):
             group, place = slots[index]
             if group == _SINGLE:
-                one = kept.get((_SINGLE, index))
+                one = singles[index]
                 if one is None:
-                    one = kept[_SINGLE, index] = shown(self._facts[index])
+                    one = singles[index] = shown(self._facts[index])
                     Merged.made += 1
                 found.append(one)
             else:
                 reported[group] = place
         if not reported:
             return found  # the timeline's own order
+        size = len(slots) + 1
         for group, place in reported.items():
-            key = (group, place)
+            key = group * size + place
             if key in kept:
                 merged = kept[key]
             else:
