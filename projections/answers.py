@@ -19,6 +19,7 @@ from projections.company import (
     CompanyState,
     DatedValuation,
     fold_company,
+    fold_shown,
     investor_holding,
     restrictions,
     valuations_in_order,
@@ -159,11 +160,11 @@ async def company(
     stream = company_stream(company_id)
     history = await cache.read(conn, [stream], known_at)
     day = as_of or history.today
-    ordered = history.facts(stream).until(day)
-    if not ordered:
+    facts = history.merged(stream).until(day)
+    if not facts:
         return None, _seen(history, day)
     in_force = await rules.in_force(conn, history, day)
-    return fold_company(company_id, ordered, in_force), _seen(history, day)
+    return fold_shown(company_id, facts, in_force), _seen(history, day)
 
 
 async def company_valuations(
@@ -217,7 +218,7 @@ async def companies(
     found = []
     for stream in streams:
         company_id = stream_id(stream)
-        state = fold_company(company_id, history.facts(stream).until(day), in_force)
+        state = fold_shown(company_id, history.merged(stream).until(day), in_force)
         if state is not None:
             found.append(state)
     last = ids[-1] if len(ids) == limit else None
@@ -271,7 +272,7 @@ async def portfolio(
     holdings = []
     for stream in streams:
         company_id = stream_id(stream)
-        state = fold_company(company_id, history.facts(stream).until(day), [])
+        state = fold_shown(company_id, history.merged(stream).until(day), [])
         if state is None:
             continue
         rounds, naming = investor_holding(state, investor_id)

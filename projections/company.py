@@ -45,7 +45,7 @@ class DatedValuation(Struct, frozen=True, kw_only=True):
     disputes: dict[str, list[Alternative]] = {}
 
 
-class RoundInvestor(Struct, frozen=True, kw_only=True, omit_defaults=True):
+class RoundInvestor(Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """An investor in a round, with the reports that named it."""
 
     investor_id: str
@@ -54,7 +54,7 @@ class RoundInvestor(Struct, frozen=True, kw_only=True, omit_defaults=True):
     sources: list[SourceRef] = []
 
 
-class Round(Struct, frozen=True, kw_only=True):
+class Round(Struct, frozen=True, kw_only=True, gc=False):
     """A funding round as the company's state shows it."""
 
     round_name: str
@@ -68,7 +68,7 @@ class Round(Struct, frozen=True, kw_only=True):
     disputes: dict[str, list[Alternative]] = {}
 
 
-class Approval(Struct, frozen=True, kw_only=True):
+class Approval(Struct, frozen=True, kw_only=True, gc=False):
     """The current status of one approval (jurisdiction and scope)."""
 
     jurisdiction: str
@@ -174,24 +174,47 @@ def fold_company(
 
     ``company_state`` with the filtering and ordering already done (``Timeline.until``).
     """
-    facts = merged_facts(ordered)
+    return fold_shown(company_id, [shown(fact) for fact in merged_facts(ordered)], rules)
+
+
+# A merged fact with its place in valid-time order (an int that sorts as ``in_valid_time_order``
+# does) and what an answer shows of it: its ``Round`` or ``Approval``, if either.
+Shown = tuple[int, EffectiveFact, Round | Approval | None]
+
+
+def shown(fact: EffectiveFact) -> Shown:
+    """A merged fact with its place in valid time and its view (``Round``, ``Approval``, None).
+
+    Neither depends on the day asked, so a fact's view is made once (projections/merged.py).
+    """
+    data = fact.data
+    place = fact.effective_date.toordinal() << 128 | fact.event_id.int
+    if isinstance(data, RoundAnnounced):
+        return place, fact, _round(fact, data)
+    if isinstance(data, RegulatoryApproval):
+        return place, fact, _approval(fact)
+    return place, fact, None
+
+
+def fold_shown(
+    company_id: str, facts: Sequence[Shown], rules: Iterable[RuleState]
+) -> CompanyState | None:
+    """Fold merged facts, in valid-time order and each with its view (``shown``), into a state."""
     if not facts:
         return None
     registered: EffectiveFact | None = None
     rounds: list[Round] = []
-    approvals: dict[tuple[str, str], tuple[tuple[dt.date, uuid.UUID], EffectiveFact]] = {}
-    for fact in facts:
-        data = fact.data
-        if isinstance(data, ValuationReported):
-            continue  # the commonest fact, and the fold wants only the last (below)
-        if isinstance(data, CompanyRegistered):
-            registered = fact
-        elif isinstance(data, RoundAnnounced):
-            rounds.append(_round(fact, data))
-        elif isinstance(data, RegulatoryApproval):
-            _keep_latest(approvals, fact, data)
+    approvals: dict[tuple[str, str], tuple[tuple[dt.date, uuid.UUID], Approval]] = {}
+    for _, fact, view in facts:
+        if view is None:
+            if isinstance(fact.data, CompanyRegistered):
+                registered = fact
+        elif isinstance(view, Round):
+            rounds.append(view)
+        else:
+            _keep_latest(approvals, fact, view)
     latest = None  # the last valuation in valid-time order
-    for fact in reversed(facts):
+    for _, fact, _ in reversed(facts):
         latest = _dated_valuation(fact)
         if latest is not None:
             break
@@ -208,7 +231,7 @@ def fold_company(
         rounds=rounds,
         total_raised_usd=_total_usd(rounds),
         investors=sorted({i.investor_id for r in rounds for i in r.investors}),
-        approvals=sorted(map(_approval, (f for _, f in approvals.values())), key=_by_scope),
+        approvals=sorted((a for _, a in approvals.values()), key=_by_scope),
         export_restrictions=restrictions(company_id, jurisdiction, rules),
         sources=sources_of(registered) if registered is not None else [],
         disputes=disputes_of(registered) if registered is not None else {},
@@ -216,20 +239,20 @@ def fold_company(
 
 
 def _keep_latest(
-    approvals: dict[tuple[str, str], tuple[tuple[dt.date, uuid.UUID], EffectiveFact]],
+    approvals: dict[tuple[str, str], tuple[tuple[dt.date, uuid.UUID], Approval]],
     fact: EffectiveFact,
-    data: RegulatoryApproval,
+    approval: Approval,
 ) -> None:
     """Keep the approval reported latest in valid time for its jurisdiction and scope.
 
     A status reported again after a change (granted, revoked, granted again) is one fact under
     its key; it stands from its latest report, whatever date its reports agree on.
     """
-    key = (data.jurisdiction, data.scope)
+    key = (approval.jurisdiction, approval.scope)
     when = fact.provenance.last_reported if fact.provenance else fact.effective_date
     held = approvals.get(key)
     if held is None or (when, fact.event_id) >= held[0]:
-        approvals[key] = ((when, fact.event_id), fact)
+        approvals[key] = ((when, fact.event_id), approval)
 
 
 def _by_scope(approval: Approval) -> tuple[str, str]:
@@ -264,6 +287,10 @@ def restrictions(
 
 
 def _round(fact: EffectiveFact, data: RoundAnnounced) -> Round:
+    sources = sources_of(fact)
+    merged = fact.provenance is not None
+    # Views are kept as long as their stream is held (projections/merged.py): a round reported
+    # once shares one list of sources with its investors, as every one of them is the same.
     return Round(
         round_name=data.round_name,
         amount=data.amount,
@@ -273,14 +300,14 @@ def _round(fact: EffectiveFact, data: RoundAnnounced) -> Round:
                 investor_id=i.investor_id,
                 name=i.name,
                 lead=i.lead,
-                sources=named_by(fact, i.investor_id),
+                sources=named_by(fact, i.investor_id) if merged else sources,
             )
             for i in data.investors
         ],
         effective_date=fact.effective_date,
         event_id=fact.event_id,
         post_money_valuation=data.post_money_valuation,
-        sources=sources_of(fact),
+        sources=sources,
         disputes=disputes_of(fact),
     )
 

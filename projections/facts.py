@@ -60,7 +60,7 @@ def merged_facts(ordered: Sequence[EffectiveFact]) -> Sequence[EffectiveFact]:
     merged = []
     for fact in ordered:
         if fact.shared:
-            groups.setdefault(_group(fact), []).append(fact)
+            groups.setdefault(fact_group(fact), []).append(fact)
         else:
             merged.append(fact)
     for reports in groups.values():
@@ -71,7 +71,8 @@ def merged_facts(ordered: Sequence[EffectiveFact]) -> Sequence[EffectiveFact]:
     return merged
 
 
-def _group(fact: EffectiveFact) -> tuple[str, str, str]:
+def fact_group(fact: EffectiveFact) -> tuple[str, str, str]:
+    """Which fact a report is about, among all streams: its type, its stream's id, its key."""
     data = fact.data
     scope: str = data.rule_id if isinstance(data, ExportRule) else data.company_id  # type: ignore[attr-defined]
     return fact.type, scope, fact.fact
@@ -87,9 +88,10 @@ def merge(reports: Sequence[EffectiveFact]) -> EffectiveFact | None:
     disputes: Disputes = {}
     dissenters: set[uuid.UUID] = set()
     named_by: dict[str, list[SourceRef]] = {}
+    sources = _sources(counted)
     for name in first.data.__struct_fields__:
         if name == "investors":
-            fields[name] = _investors(counted, named_by)
+            fields[name] = _investors(counted, named_by, sources)
         elif name in MEMBER_FIELDS:
             fields[name] = _members(counted, name)
         else:
@@ -98,7 +100,7 @@ def merge(reports: Sequence[EffectiveFact]) -> EffectiveFact | None:
     supporting = [r for r in counted if r.event_id not in dissenters]
     best = supporting[0] if supporting else first
     provenance = Provenance(
-        sources=_sources(counted),
+        sources=sources,
         disputes=disputes,
         named_by=named_by,
         last_reported=max(r.effective_date for r in counted),
@@ -126,8 +128,11 @@ def sources_of(fact: EffectiveFact) -> list[SourceRef]:
 
 
 def disputes_of(fact: EffectiveFact) -> Disputes:
-    """Return the values disputed by a fact's reports, per field."""
-    return fact.provenance.disputes if fact.provenance is not None else {}
+    """Return the values disputed by a fact's reports, per field (never to be changed)."""
+    return fact.provenance.disputes if fact.provenance is not None else _NO_DISPUTES
+
+
+_NO_DISPUTES: Disputes = {}  # one for every fact reported once: answers are never changed
 
 
 def named_by(fact: EffectiveFact, member: str) -> list[SourceRef]:
@@ -171,19 +176,23 @@ def _choose(
     ``counted`` is best report first, so the first report of each value is its best, and its
     spelling is the one shown.
     """
+    values = [value_of(report) for report in counted]
+    given = [value for value in values if value is not None]  # None: no opinion
+    if not given:
+        return None
+    first = given[0]
+    if all(value == first for value in given):
+        return first  # the commonest case, every report agreeing in the same spelling
     groups: dict[Any, list[EffectiveFact]] = {}
     shown: dict[Any, Any] = {}
-    for report in counted:
-        value = value_of(report)
+    for report, value in zip(counted, values, strict=True):
         if value is None:
-            continue  # no opinion
+            continue
         same = _comparable(name, value)
         if same not in groups:
             groups[same] = []
             shown[same] = value
         groups[same].append(report)
-    if not groups:
-        return None
     ranked = sorted(groups, key=lambda same: _score(groups[same]), reverse=True)
     if len(ranked) > 1:
         disputes[name] = [
@@ -219,8 +228,9 @@ def _members(counted: list[EffectiveFact], name: str) -> list[Any]:
 
 
 def _investors(
-    counted: list[EffectiveFact], named_by: dict[str, list[SourceRef]]
+    counted: list[EffectiveFact], named_by: dict[str, list[SourceRef]], sources: list[SourceRef]
 ) -> list[InvestorRef]:
+    """Merge the investors; ``sources`` (the fact's) is shared by those every report named."""
     names: dict[str, str | None] = {}
     leads: dict[str, bool] = {}
     reports: dict[str, list[EffectiveFact]] = {}
@@ -231,7 +241,7 @@ def _investors(
             leads[key] = leads.get(key, False) or investor.lead
             reports.setdefault(key, []).append(report)
     for key, naming in reports.items():
-        named_by[key] = _sources(naming)
+        named_by[key] = sources if len(naming) == len(counted) else _sources(naming)
     return [InvestorRef(investor_id=key, name=names[key], lead=leads[key]) for key in names]
 
 

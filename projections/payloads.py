@@ -41,6 +41,7 @@ def _stored(tp: Any) -> Any:
                 namespace={"__post_init__": _unchecked, "__module__": __name__},
                 frozen=True,
                 kw_only=True,
+                gc=False,  # acyclic; held by the thousands, so kept out of the collector's walk
             )
             _MIRRORS[tp] = mirror
         return mirror

@@ -36,7 +36,7 @@ class SourceRef(Struct, frozen=True, gc=False):
     recorded_at: dt.datetime
 
 
-class Alternative(Struct, frozen=True, kw_only=True):
+class Alternative(Struct, frozen=True, kw_only=True, gc=False):
     """A value some reports gave for a field, other than the one the answer shows."""
 
     value: Any

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from events.log import Connection, read_streams
+from projections.merged import Merged
 from projections.timeline import (
     LoggedEvent,
     Timeline,
@@ -24,7 +25,7 @@ from projections.timeline import (
 )
 
 _END_OF_TIME = dt.datetime.max.replace(tzinfo=dt.UTC)
-FREEZE_AFTER = 2_000  # the least growth in events held between two gc.freeze() calls
+FREEZE_AFTER = 2_000  # the least growth in events held (and merges kept) between two freezes
 FREEZE_GROWTH = 1.05  # and the least growth in proportion
 
 # What a held event costs, estimated from its payload as stored. Measured with tracemalloc:
@@ -43,7 +44,7 @@ def held_bytes(payload: str) -> int:
 class Stream:
     """One stream's events in position order, and its facts as known now."""
 
-    __slots__ = ("events", "last_recorded", "now", "position", "size", "version")
+    __slots__ = ("_merged", "events", "last_recorded", "now", "position", "size", "version")
 
     def __init__(self) -> None:
         self.events: list[LoggedEvent] = []
@@ -52,6 +53,7 @@ class Stream:
         self.last_recorded: dt.datetime | None = None
         self.now: Timeline = timeline([])
         self.size = 0  # the bytes its events are counted for (held_bytes)
+        self._merged: Merged | None = None  # self.now's merged facts, made when first asked
 
     def extend(self, rows: Sequence[Any]) -> tuple[int, int]:
         """Add the rows (in stream order) after the last event held; return how many, in bytes."""
@@ -77,6 +79,7 @@ class Stream:
             # and the next read tries again, rather than answering without the new events.
             events = self.events + new
             self.now = timeline(effective_facts(events, _END_OF_TIME))
+            self._merged = None
             self.events = events
             self.version += len(new)
             self.position = new[-1].position
@@ -86,12 +89,27 @@ class Stream:
 
     def facts(self, known_at: dt.datetime, position: int) -> Timeline:
         """The facts as known at ``known_at`` in the log up to ``position``, in valid time."""
-        if self.position <= position and (
-            self.last_recorded is None or self.last_recorded <= known_at
-        ):
+        if self._knows_all(known_at, position):
             return self.now
         visible = [e for e in self.events if e.position <= position and e.recorded_at <= known_at]
         return timeline(effective_facts(visible, known_at))
+
+    def merged(self, known_at: dt.datetime, position: int) -> Merged:
+        """The merged facts as known at ``known_at`` in the log up to ``position``, for any day.
+
+        Those as known now are kept until the stream grows: every day asked about reuses them.
+        """
+        if not self._knows_all(known_at, position):
+            return Merged(self.facts(known_at, position))
+        if self._merged is None:
+            self._merged = Merged(self.now)
+        return self._merged
+
+    def _knows_all(self, known_at: dt.datetime, position: int) -> bool:
+        """Whether every event held was in the log up to ``position`` and known at ``known_at``."""
+        return self.position <= position and (
+            self.last_recorded is None or self.last_recorded <= known_at
+        )
 
 
 @dataclass
@@ -114,6 +132,10 @@ class Snapshot:
         """The stream's facts as this snapshot knows them."""
         return self.streams[stream].facts(self.known_at, self.position)
 
+    def merged(self, stream: str) -> Merged:
+        """The stream's merged facts as this snapshot knows them, for any day."""
+        return self.streams[stream].merged(self.known_at, self.position)
+
 
 class StreamCache:
     """The streams read lately, decoded: at most ``max_events`` events and ``max_bytes`` in all.
@@ -134,7 +156,7 @@ class StreamCache:
         self.bytes = 0
         self._on_read = on_read  # told of each stream read: found held (True) or read whole
         self._streams: OrderedDict[str, Stream] = OrderedDict()
-        self._frozen_at = 0  # events held at the last gc.freeze()
+        self._frozen_at = 0  # events held and merges made at the last gc.freeze()
 
     def __len__(self) -> int:
         return len(self._streams)
@@ -177,8 +199,9 @@ class StreamCache:
                 self._on_read(mine is not None)
             self._keep(name, stream, *added)
             snapshot.streams[name] = stream
-        if self.events >= max(self._frozen_at + FREEZE_AFTER, self._frozen_at * FREEZE_GROWTH):
-            self._frozen_at = self.events
+        grown = self.events + Merged.made  # events held, and merges made for them
+        if grown >= max(self._frozen_at + FREEZE_AFTER, self._frozen_at * FREEZE_GROWTH):
+            self._frozen_at = grown
             gc.collect()
             gc.freeze()
         return snapshot
