@@ -19,10 +19,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from projections import projector
 from service.app import create_app
+from service.http.limits import RateLimiter
 from service.keys import SCOPES, create_key
 from service.settings import Settings
 from service.webhooks.targets import Resolver
@@ -89,12 +91,30 @@ async def make_tokens(url: str) -> Tokens:
     return Tokens(*made, everything)
 
 
+# Building the app costs about a tenth of a second (Litestar parses every handler's signature),
+# more than most tests take, and the databases tests are lent are reused: so a test asking for
+# the settings a test before it asked for gets the same app, started afresh. Its lifespan builds
+# every piece of its state anew; the rate limiter's buckets, kept outside it, are replaced.
+_apps: dict[Settings, Litestar] = {}
+
+
+def _app_for(settings: Settings, resolver: Resolver | None) -> Litestar:
+    if resolver is not None:  # a test's own resolver: its own app
+        return create_app(settings, resolver)
+    app = _apps.get(settings)
+    if app is None:
+        app = _apps[settings] = create_app(settings)
+    else:
+        app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+    return app
+
+
 @asynccontextmanager
 async def client_for(
     url: str, resolver: Resolver | None = None, **settings: Any
 ) -> AsyncIterator[AsyncTestClient[Any]]:
     """Run the app in-process against ``url`` and yield a test client."""
-    app = create_app(Settings(database_url=url, **settings), resolver)
+    app = _app_for(Settings(database_url=url, **settings), resolver)
     async with AsyncTestClient(app=app, timeout=30) as client:
         yield client
 
