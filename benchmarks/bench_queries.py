@@ -269,6 +269,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the server's LEDGER_STREAM_CACHE_EVENTS (default: the service's own, 1,000,000)",
     )
     parser.add_argument(
+        "--stream-cache-bytes",
+        type=int,
+        help="the server's LEDGER_STREAM_CACHE_BYTES (default: the service's own, 512 MiB)",
+    )
+    parser.add_argument(
         "--no-warm",
         dest="warm",
         action="store_false",
@@ -330,11 +335,14 @@ def prepare(run: Run, args: argparse.Namespace) -> tuple[Setting, LogPlan, dict[
 def cached_cases(setting: Setting, head: int) -> str:
     """Start `ledger serve`, let it catch up and warm it; (A) and (A1); return its log's tail."""
     args, run, figures, notes = setting.args, setting.run, setting.figures, setting.notes
-    cache_env = (
-        {}
-        if args.stream_cache_events is None
-        else {"LEDGER_STREAM_CACHE_EVENTS": str(args.stream_cache_events)}
-    )
+    cache_env = {
+        variable: str(value)
+        for variable, value in (
+            ("LEDGER_STREAM_CACHE_EVENTS", args.stream_cache_events),
+            ("LEDGER_STREAM_CACHE_BYTES", args.stream_cache_bytes),
+        )
+        if value is not None
+    }
     ledger = run.ledger("ledger.log", LEDGER_POOL_SIZE=str(args.pool_size), **cache_env)
     run.say("starting ledger serve")
     ledger.start()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from typing import ClassVar
 
 from projections.company import Shown, shown
 from projections.facts import fact_group, merge
@@ -29,12 +28,6 @@ class Merged:
     """The merged facts of one timeline, for any day, each with what an answer shows of it."""
 
     __slots__ = ("_dates", "_facts", "_kept", "_reports", "_singles", "_slots")
-
-    # Entries made by every Merged so far. Kept entries live as long as their stream is held,
-    # so the stream cache freezes them out of the cycle collector's sight as they grow, as it
-    # does its events: otherwise each full collection would walk them all, a pause that grows
-    # with the memory held (hundreds of milliseconds at a hundred thousand events).
-    made: ClassVar[int] = 0
 
     def __init__(self, timeline: Timeline) -> None:
         self._facts = timeline.facts
@@ -68,7 +61,6 @@ class Merged:
                 one = singles[index]
                 if one is None:
                     one = singles[index] = shown(self._facts[index])
-                    Merged.made += 1
                 found.append(one)
             else:
                 reported[group] = place
@@ -82,7 +74,6 @@ class Merged:
             else:
                 fact = merge(self._reports[group][:place])
                 merged = kept[key] = shown(fact) if fact is not None else None
-                Merged.made += 1
             if merged is not None:
                 found.append(merged)
         found.sort()  # by place in valid time (``shown``): unique, so nothing else is compared

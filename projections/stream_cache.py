@@ -25,7 +25,7 @@ from projections.timeline import (
 )
 
 _END_OF_TIME = dt.datetime.max.replace(tzinfo=dt.UTC)
-FREEZE_AFTER = 2_000  # the least growth in events held (and merges kept) between two freezes
+FREEZE_AFTER = 2_000  # the least growth in events held between two freezes
 FREEZE_GROWTH = 1.05  # and the least growth in proportion
 
 # What a held event costs, estimated from its payload as stored. Measured with tracemalloc:
@@ -156,7 +156,7 @@ class StreamCache:
         self.bytes = 0
         self._on_read = on_read  # told of each stream read: found held (True) or read whole
         self._streams: OrderedDict[str, Stream] = OrderedDict()
-        self._frozen_at = 0  # events held and merges made at the last gc.freeze()
+        self._frozen_at = 0  # events held at the last gc.freeze()
 
     def __len__(self) -> int:
         return len(self._streams)
@@ -199,9 +199,12 @@ class StreamCache:
                 self._on_read(mine is not None)
             self._keep(name, stream, *added)
             snapshot.streams[name] = stream
-        grown = self.events + Merged.made  # events held, and merges made for them
-        if grown >= max(self._frozen_at + FREEZE_AFTER, self._frozen_at * FREEZE_GROWTH):
-            self._frozen_at = grown
+        # Only growth of what is held freezes (with it, the merges made for it so far): a full
+        # cache turning over never does, since each freeze begins with a full collection, a
+        # pause that grows with the memory held. Merges are made on every read of a stream
+        # not held, so counting them froze, and collected, every few seconds under turnover.
+        if self.events >= max(self._frozen_at + FREEZE_AFTER, self._frozen_at * FREEZE_GROWTH):
+            self._frozen_at = self.events
             gc.collect()
             gc.freeze()
         return snapshot

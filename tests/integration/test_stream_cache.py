@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import random
 from typing import Any
 
+import pytest
 from litestar.testing import AsyncTestClient
 
 from tests import factories as f
@@ -234,3 +236,33 @@ async def test_a_stream_grown_past_the_bound_is_let_go_and_the_count_stays_true(
         assert status == 200 and grown["valuation"]["value"] == str(39 * 10**8)
         assert held_after_growth == (0, 0)
         assert (len(cache), cache.events) == (1, 1)
+
+
+async def test_a_full_cache_turning_over_never_freezes_the_heap(
+    db_url: str, tokens: Tokens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each freeze begins with a full collection, a pause that grows with the memory held: it
+    # may come with growth of what is held, never with a full cache merely turning over.
+    async with client_for(db_url, stream_cache_events=3000) as client:
+        # given 40 companies of 100 events each, more than the cache holds
+        companies = [unique_id() for _ in range(40)]
+        for company in companies:
+            day = dt.date(2019, 1, 1)
+            envelopes = [f.company_registered(company)] + [
+                f.valuation_reported(
+                    company, str(10**9 + n), effective_date=str(day + dt.timedelta(days=n))
+                )
+                for n in range(99)
+            ]
+            await append(client, tokens, {"events": envelopes})
+        # and a cache that has grown full, and frozen what it held meanwhile
+        for company in companies:
+            assert (await get(client, tokens, f"/companies/{company}"))[0] == 200
+        assert client.app.state.streams.events > 2000
+        freezes: list[int] = []
+        monkeypatch.setattr(gc, "freeze", lambda: freezes.append(1))
+        # when every company is asked for twice more, each read replacing another stream
+        for company in companies + companies:
+            assert (await get(client, tokens, f"/companies/{company}"))[0] == 200
+        # then the heap was not frozen again
+        assert freezes == []
