@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -40,7 +41,7 @@ from harness.report import console, facts_table, figures_table, fmt, machine, pe
 from harness.run import Run, run_main
 
 PAGE = 1000
-COMPANIES = 200
+EVENTS_PER_COMPANY = 100  # as in bench_queries.py: a company's history, not a firehose
 SOURCE = {"name": "bench"}
 
 
@@ -49,20 +50,27 @@ def envelope(company: str, i: int) -> dict[str, Any]:
         data = {"company_id": company, "name": company, "jurisdiction": "CN"}
         return {"type": "company_registered", "effective_date": "2020-01-01", "source": SOURCE,
                 "data": data}  # fmt: skip
+    # one valuation a week: each its own fact, as a company's history is
+    day = (dt.date(2020, 1, 1) + dt.timedelta(weeks=i)).isoformat()
     valuation = {"value": str(1_000_000 + i), "currency": "USD"}
-    return {"type": "valuation_reported", "effective_date": "2021-01-01", "source": SOURCE,
+    return {"type": "valuation_reported", "effective_date": day, "source": SOURCE,
             "data": {"company_id": company, "valuation": valuation}}  # fmt: skip
 
 
+def companies(events: int) -> int:
+    """How many companies ``events`` events are spread over."""
+    return max(1, events // EVENTS_PER_COMPANY)
+
+
 async def load(base: str, token: str, events: int, say: Any) -> None:
-    """Append ``events`` events over COMPANIES companies, PAGE per request, 4 requests at once."""
+    """Append ``events`` events over their companies, PAGE per request, 4 requests at once."""
     headers = {"Authorization": f"Bearer {token}"}
-    counts = [0] * COMPANIES
+    counts = [0] * companies(events)
     batches = []
     for start in range(0, events, PAGE):
         batch = []
         for n in range(start, min(events, start + PAGE)):
-            c = n % COMPANIES
+            c = n % len(counts)
             batch.append(envelope(f"bench-{c}", counts[c]))
             counts[c] += 1
         batches.append(batch)
@@ -214,7 +222,8 @@ async def replay_lag(base: str, token: str, standby: str, samples: int) -> dict[
     return {"p50": p50, "p99": p99}
 
 
-async def queries(base: str, token: str, count: int) -> dict[str, Any]:
+async def queries(base: str, token: str, count: int, spread: int) -> dict[str, Any]:
+    """``count`` company answers from 8 clients, over the first ``spread`` companies."""
     headers = {"Authorization": f"Bearer {token}"}
     latencies: list[float] = []
     served: set[str] = set()
@@ -223,7 +232,7 @@ async def queries(base: str, token: str, count: int) -> dict[str, Any]:
         async def worker(k: int) -> None:
             for i in range(k, count, 8):
                 at = time.perf_counter()
-                answer = await http.get(f"/companies/bench-{i % COMPANIES}")
+                answer = await http.get(f"/companies/bench-{i % spread}")
                 latencies.append(time.perf_counter() - at)
                 served.add(answer.headers.get("Ledger-Served-By", "?"))
 
@@ -258,8 +267,12 @@ def measure(run: Run, args: argparse.Namespace) -> dict[str, Any]:
             replicated.start()
             figures["e"] = run_async(replay_lag(primary.base_url, token, url, 200))
             run.say("(f) queries")
-            figures["f_standby"] = run_async(queries(replicated.base_url, token, args.queries))
-            figures["f_primary"] = run_async(queries(primary.base_url, token, args.queries))
+            figures["f_standby"] = run_async(
+                queries(replicated.base_url, token, args.queries, companies(args.events))
+            )
+            figures["f_primary"] = run_async(
+                queries(primary.base_url, token, args.queries, companies(args.events))
+            )
             replicated.stop()
         finally:
             standby.terminate()
