@@ -59,7 +59,7 @@ async def copy_planned(url: str, path: Path) -> float:
             async with conn.transaction():
                 records = [(*commit.row_values(row), state.recorded_at) for row in rows]
                 await conn.copy_records_to_table(
-                    "bench_log", records=records, columns=[*commit.ROW_COLUMNS, "recorded_at"]
+                    "bench_log", records=records, columns=[*commit.COPY_COLUMNS, "recorded_at"]
                 )
         elapsed = time.perf_counter() - started
         await conn.execute("DROP TABLE bench_log")
