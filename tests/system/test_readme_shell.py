@@ -66,3 +66,5 @@ def test_the_first_session_runs_as_pasted(
     # "tree intact: N events", N being however far the notary had built it by then)
     assert len(re.findall(r"(?<!tree )intact: 2 events", out)) == 2
     assert (tmp_path / "ledger.jsonl").read_text().count("\n") == 2
+    # and the server stops as a user's Ctrl-C would, its embedded PostgreSQL with it
+    assert server.terminate() == 0
