@@ -66,6 +66,9 @@ class Row:
     hash: bytes
     root_event_id: uuid.UUID | None
     fact: str | None = None
+    # The canonical encoding the hash chains (and the Merkle tree's leaf hashes), when known:
+    # the notary of the process that committed the row hashes its leaf without reading it back.
+    canonical: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,22 +291,20 @@ def _as_dict(payload: object) -> dict[str, object]:
 def _commit(item: _Planned, state: GroupState) -> Receipt:
     event = item.event
     position = state.position + 1
-    digest = chain(
-        state.hash,
-        event_bytes(
-            position=position,
-            event_id=event.event_id,
-            stream=item.stream,
-            stream_version=item.version,
-            type=event.type,
-            schema_version=1,
-            effective_date=event.effective_date,
-            recorded_at=state.recorded_at,
-            source=event.source,
-            data=event.data,
-            metadata=event.metadata,
-        ),
+    canonical = event_bytes(
+        position=position,
+        event_id=event.event_id,
+        stream=item.stream,
+        stream_version=item.version,
+        type=event.type,
+        schema_version=1,
+        effective_date=event.effective_date,
+        recorded_at=state.recorded_at,
+        source=event.source,
+        data=event.data,
+        metadata=event.metadata,
     )
+    digest = chain(state.hash, canonical)
     receipt = Receipt(
         event_id=event.event_id,
         stream=item.stream,
@@ -327,6 +328,7 @@ def _commit(item: _Planned, state: GroupState) -> Receipt:
             digest,
             item.root_id if event.target_event_id is not None else None,
             event.fact,
+            canonical,
         )
     )
     state.position, state.hash = position, digest

@@ -13,6 +13,8 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import asyncpg
+
 from events import log
 from events.leaves import stored_bytes
 from events.log import Connection
@@ -29,6 +31,7 @@ from events.merkle import (
     range_hash,
     range_nodes,
 )
+from events.tree_memory import TreeMemory
 
 # Held (a session-level advisory lock) by the one process that extends the tree and signs.
 SIGNER_LOCK_KEY = 0x7E1F7EE
@@ -58,7 +61,11 @@ async def built_size(conn: Connection) -> int:
     return size
 
 
-async def read_nodes(conn: Connection, nodes: Iterable[Node]) -> dict[Node, bytes]:
+# Where a proof's nodes are read from: a connection, or a pool when memory may hold them all.
+Source = Connection | asyncpg.Pool
+
+
+async def read_nodes(conn: Source, nodes: Iterable[Node]) -> dict[Node, bytes]:
     """Return the stored hashes of the given nodes (those stored)."""
     keys = list(nodes)
     rows = await conn.fetch(_READ_NODES, [k[0] for k in keys], [k[1] for k in keys])
@@ -69,12 +76,18 @@ class MissingNodeError(LookupError):
     """A node the tree should have is not stored (the tree is not built that far)."""
 
 
-async def _nodes_for(conn: Connection, wanted: set[Node]) -> dict[Node, bytes]:
-    found = await read_nodes(conn, wanted)
-    if len(found) != len(wanted):
-        missing = sorted(wanted - found.keys())[0]
+async def _nodes_for(
+    conn: Source, wanted: set[Node], memory: TreeMemory | None = None
+) -> dict[Node, bytes]:
+    """Return the hashes of ``wanted``: from ``memory`` those it holds, the others stored."""
+    found, rest = memory.split(wanted) if memory is not None else ({}, wanted)
+    if not rest:
+        return found
+    stored = await read_nodes(conn, rest)
+    if len(stored) != len(rest):
+        missing = sorted(rest - stored.keys())[0]
         raise MissingNodeError(f"the tree holds no node {missing} yet")
-    return found
+    return found | stored
 
 
 async def root_at(conn: Connection, size: int) -> bytes:
@@ -82,20 +95,22 @@ async def root_at(conn: Connection, size: int) -> bytes:
     return range_hash(0, size, await _nodes_for(conn, set(range_nodes(0, size))))
 
 
-async def inclusion(conn: Connection, index: int, size: int) -> tuple[bytes, list[bytes]]:
+async def inclusion(
+    conn: Source, index: int, size: int, memory: TreeMemory | None = None
+) -> tuple[bytes, list[bytes]]:
     """Return the leaf hash at ``index`` and its inclusion proof in the tree of ``size``."""
     ranges = inclusion_ranges(index, size)
-    nodes = await _nodes_for(conn, nodes_of(ranges) | {(0, index)})
+    nodes = await _nodes_for(conn, nodes_of(ranges) | {(0, index)}, memory)
     return nodes[(0, index)], proof_hashes(ranges, nodes)
 
 
 async def inclusions(
-    conn: Connection, indexes: list[int], size: int
+    conn: Source, indexes: list[int], size: int, memory: TreeMemory | None = None
 ) -> list[tuple[bytes, list[bytes]]]:
     """Return the leaf hash and inclusion proof of each index, from one read of the nodes."""
     ranges = [inclusion_ranges(index, size) for index in indexes]
     wanted = {(0, i) for i in indexes}.union(*map(nodes_of, ranges))
-    nodes = await _nodes_for(conn, wanted)
+    nodes = await _nodes_for(conn, wanted, memory)
     folded: dict[Range, bytes] = {}
     return [
         (nodes[(0, i)], proof_hashes(r, nodes, folded))
@@ -103,10 +118,12 @@ async def inclusions(
     ]
 
 
-async def consistency(conn: Connection, first: int, second: int) -> list[bytes]:
+async def consistency(
+    conn: Source, first: int, second: int, memory: TreeMemory | None = None
+) -> list[bytes]:
     """Return the consistency proof from the tree of ``first`` leaves to that of ``second``."""
     ranges = consistency_ranges(first, second)
-    return proof_hashes(ranges, await _nodes_for(conn, nodes_of(ranges)))
+    return proof_hashes(ranges, await _nodes_for(conn, nodes_of(ranges), memory))
 
 
 async def load_border(conn: Connection) -> Border:
@@ -131,21 +148,31 @@ async def extend(
     """
     added = 0
     async for rows in log.stored_rows(conn, until, chunk, after=border.size):
-        trial = Border(border.size, border.hashes)
-        nodes: list[tuple[int, int, bytes]] = []
-        for row in rows:
-            if row.position != trial.size + 1:
+        for i, row in enumerate(rows, start=border.size + 1):
+            if row.position != i:
                 raise MissingNodeError(f"the log has a gap before position {row.position}")
-            nodes += trial.append(leaf_hash(stored_bytes(row)))
-        async with conn.transaction():
-            await conn.copy_records_to_table(
-                "merkle_nodes", records=nodes, columns=("level", "idx", "hash")
-            )
-        border.size, border.hashes = trial.size, trial.hashes
+        await grow(conn, border, [leaf_hash(stored_bytes(row)) for row in rows])
         added += len(rows)
         if progress is not None:
             progress(border.size)
     return added
+
+
+async def grow(conn: Connection, border: Border, leaves: Iterable[bytes]) -> None:
+    """Store the nodes the leaf hashes after ``border.size`` complete, in one transaction.
+
+    ``border`` moves only once they are committed, so after an error it still describes the
+    stored tree.
+    """
+    trial = Border(border.size, border.hashes)
+    nodes: list[tuple[int, int, bytes]] = []
+    for leaf in leaves:
+        nodes += trial.append(leaf)
+    async with conn.transaction():
+        await conn.copy_records_to_table(
+            "merkle_nodes", records=nodes, columns=("level", "idx", "hash")
+        )
+    border.size, border.hashes = trial.size, trial.hashes
 
 
 async def latest_checkpoint(conn: Connection) -> SignedCheckpoint | None:

@@ -19,13 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
 
 from events import commit
 from events.errors import LedgerError, OverloadedError, StoreUnavailableError
-from events.planning import GroupState, Outcome, plan_request
+from events.planning import GroupState, Outcome, Row, plan_request
 from events.records import PreparedEvent
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,10 @@ class GroupCommitter:
         max_group_events: int = 5000,
         max_queue: int = 10_000,
         answer_within: float = 10.0,
+        committed: Sequence[Callable[[list[Row]], None]] = (),
     ) -> None:
         self._pool = pool
+        self._committed = committed  # told the rows of each group once it is committed
         self._answer_within = answer_within
         self._conns: list[asyncpg.pool.PoolConnectionProxy | None] = [None, None]
         self._max_group_events = max_group_events
@@ -258,6 +261,9 @@ class GroupCommitter:
     def _record(self, flight: _Flight) -> None:
         self.groups_committed += 1
         self._answer(flight.group, flight.outcomes)
+        if flight.state.rows:
+            for tell in self._committed:
+                tell(flight.state.rows)
 
     @staticmethod
     def _answer(group: list[_Request], outcomes: list[Outcome | LedgerError]) -> None:

@@ -18,6 +18,8 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
+from events.planning import Row
+from events.tree_memory import TreeMemory
 from projections.answers import RuleCache
 from projections.stream_cache import StreamCache
 from service.bootstrap import database, group_committer, standbys, subscription_hub, workers
@@ -151,15 +153,26 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
             )
             listening = [keys.listen, hub.listen]
             signer = load_signer(settings, create=True)
+            committed: list[Callable[[list[Row]], None]] = []  # the notary's, if it runs here
             await stack.enter_async_context(
-                workers(db, settings, resolver, listening, signer=signer)
+                workers(db, settings, resolver, listening, signer=signer, committed=committed)
             )
             replicas = await stack.enter_async_context(standbys(db, settings))
-            committer = await stack.enter_async_context(group_committer(db.pool, settings))
+            committer = await stack.enter_async_context(
+                group_committer(db.pool, settings, committed)
+            )
             streams = StreamCache(
                 settings.stream_cache_events, count_stream_reads(), settings.stream_cache_bytes
             )
             rules = RuleCache()
+            checkpoints = CheckpointCache(
+                db.pool,
+                settings.checkpoint_interval_seconds / 4,
+                signer.vkey if signer else None,
+                TreeMemory(settings.tree_cache_bytes),
+            )
+            stack.push_async_callback(checkpoints.close)
+            await checkpoints.latest()  # and start copying the tree into memory
             state.update(
                 pool=db.pool,
                 api_keys=keys,
@@ -169,11 +182,7 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
                 streams=streams,
                 reads=ReadSide(db.pool, streams, rules, replicas),
                 hub=hub,
-                checkpoints=CheckpointCache(
-                    db.pool,
-                    settings.checkpoint_interval_seconds / 4,
-                    signer.vkey if signer else None,
-                ),
+                checkpoints=checkpoints,
             )
             with collecting_rarely():
                 yield

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
 
 from events.migrate import migrate
+from events.planning import Row
 from events.writer import GroupCommitter
 from projections import projector
 from service.database import create_pool, database_url
@@ -96,12 +97,18 @@ async def subscription_hub(
 
 
 @asynccontextmanager
-async def group_committer(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[GroupCommitter]:
-    """Run the append task; on the way out, commit and answer every queued append."""
+async def group_committer(
+    pool: asyncpg.Pool, settings: Settings, committed: Sequence[Callable[[list[Row]], None]] = ()
+) -> AsyncIterator[GroupCommitter]:
+    """Run the append task; on the way out, commit and answer every queued append.
+
+    ``committed`` are told the rows of every group once it is committed.
+    """
     committer = GroupCommitter(
         pool,
         max_queue=settings.append_queue_limit,
         answer_within=settings.request_timeout_seconds,
+        committed=committed,
     )
     committer.start()
     try:
@@ -117,10 +124,12 @@ async def workers(
     resolver: Resolver,
     subscribers: Iterable[Callable[[Listener], None]] = (),
     signer: Signer | None = None,
+    committed: list[Callable[[list[Row]], None]] | None = None,
 ) -> AsyncIterator[list[asyncio.Task[None]]]:
     """Run the projector, a webhook dispatcher and (given a signer) the notary.
 
-    ``subscribers`` subscribe to the listener too, before it starts listening.
+    ``subscribers`` subscribe to the listener too, before it starts listening. The notary
+    adds itself to ``committed``, to be handed what this process's group committer commits.
     """
     listener = Listener(db.url)
     for subscribe in subscribers:
@@ -130,7 +139,7 @@ async def workers(
         start_dispatcher(db, listener, settings, resolver),
     ]
     if signer is not None and settings.notary:
-        tasks.append(start_notary(db.url, listener, signer, settings))
+        tasks.append(start_notary(db.url, listener, signer, settings, committed))
     listener.start()
     try:
         yield tasks
@@ -160,12 +169,18 @@ def start_dispatcher(
 
 
 def start_notary(
-    url: str, listener: Listener, signer: Signer, settings: Settings
+    url: str,
+    listener: Listener,
+    signer: Signer,
+    settings: Settings,
+    committed: list[Callable[[list[Row]], None]] | None = None,
 ) -> asyncio.Task[None]:
     """Run the notary (tree and checkpoints) in the background, woken by every append."""
     notary = Notary(url, signer, settings.checkpoint_interval_seconds)
     listener.subscribe(APPENDED_CHANNEL, lambda _: notary.wake())
     listener.on_connect(notary.wake)
+    if committed is not None:
+        committed.append(notary.committed)
     return asyncio.create_task(notary.run(), name="ledger-notary")
 
 

@@ -3,7 +3,11 @@
 One notary at a time, across every process (``serve``, ``worker``): each tries the signer's
 advisory lock on a connection of its own and only the holder works; the others wait and take
 over if it goes away. The holder keeps the tree's right border in memory, so a new root costs
-O(log n), and signs at most one checkpoint per interval, only of sizes it has built.
+O(log n), and signs at most one checkpoint per interval, only of sizes it has built. The group
+committer of its own process hands it the canonical encoding of every event it commits, so
+the leaves of this process's appends are hashed without reading them back; what other
+processes appended (or what was handed over while it did not hold the lock) is read from the
+log.
 
 Before each signature it checks that the stored tree still extends the last checkpoint it
 signed (the root recomputed from the stored nodes at that size matches), and that the stored
@@ -17,13 +21,15 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 
 import asyncpg
 
 from events import log as event_log
 from events import tree
-from events.merkle import Border
+from events.merkle import Border, leaf_hash
 from events.notes import Checkpoint, NoteError
+from events.planning import Row
 from events.tree import SignedCheckpoint
 from events.tree_check import fork_of
 from service.signing import Signer
@@ -31,6 +37,7 @@ from service.signing import Signer
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 1.0
+FRESH_LIMIT = 200_000  # leaf hashes handed over and kept between rounds, at most
 
 
 class Notary:
@@ -43,10 +50,39 @@ class Notary:
         self.stopped: str | None = None  # why it stopped signing, for good
         self.signed: SignedCheckpoint | None = None
         self._wake = asyncio.Event()
+        self._serving = False
+        # Leaf hashes of events committed by this process: (position of the first, hashes).
+        self._fresh: deque[tuple[int, list[bytes]]] = deque()
+        self._fresh_count = 0
 
     def wake(self) -> None:
         """Look at the log now (an append was committed)."""
         self._wake.set()
+
+    def committed(self, rows: list[Row]) -> None:
+        """Take the rows this process just committed, in position order, to hash their leaves."""
+        if not self._serving:
+            return
+        leaves = [leaf_hash(row.canonical) for row in rows if row.canonical is not None]
+        if len(leaves) != len(rows):
+            return
+        self._fresh.append((rows[0].position, leaves))
+        self._fresh_count += len(leaves)
+        while self._fresh_count > FRESH_LIMIT:
+            self._fresh_count -= len(self._fresh.popleft()[1])
+
+    def _fresh_leaves(self, size: int) -> list[bytes]:
+        """Take the handed-over leaf hashes that continue a tree of ``size`` leaves."""
+        leaves: list[bytes] = []
+        while self._fresh:
+            first, hashes = self._fresh[0]
+            end = size + len(leaves)  # leaves known so far; the next is position end + 1
+            if first > end + 1:
+                break  # events appended by another process come first: read from the log
+            self._fresh.popleft()
+            self._fresh_count -= len(hashes)
+            leaves += hashes[end + 1 - first :]
+        return leaves
 
     async def run(self) -> None:
         """Work whenever this process holds the lock; retry after database trouble."""
@@ -70,16 +106,25 @@ class Notary:
         if self.signed is not None and not self._mine(self.signed):
             return
         log.info("the notary builds the tree from %d events and signs", border.size)
-        while self.stopped is None:
-            started = time.monotonic()
-            self._wake.clear()
-            head = await event_log.head_position(conn)
-            if head > border.size:
-                await tree.extend(conn, border, head)
-            await self._sign(conn, border)
-            # At most one checkpoint per interval: appends during the pause are signed after it.
-            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
-            await self._pause(self.interval)
+        self._serving = True
+        try:
+            while self.stopped is None:
+                started = time.monotonic()
+                self._wake.clear()
+                head = await event_log.head_position(conn)
+                fresh = self._fresh_leaves(border.size)
+                if fresh:
+                    await tree.grow(conn, border, fresh)
+                if head > border.size:
+                    await tree.extend(conn, border, head)
+                await self._sign(conn, border)
+                # At most one checkpoint per interval: appends during the pause wait for it.
+                await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+                await self._pause(self.interval)
+        finally:
+            self._serving = False
+            self._fresh.clear()
+            self._fresh_count = 0
         await asyncio.Event().wait()  # stopped: keep the lock, so that no other process signs
 
     def _mine(self, checkpoint: SignedCheckpoint) -> bool:

@@ -18,6 +18,7 @@ from events.log import Connection
 from events.records import RecordedEvent
 from events.streams import RULE_STREAMS_LIKE, company_stream
 from events.tree import SignedCheckpoint
+from events.tree_memory import TreeMemory
 from projections import lookups
 from service import verified
 from service.schemas import (
@@ -67,6 +68,7 @@ def _shown(event: RecordedEvent) -> ShownEvent:
 async def _prove(
     conn: Connection,
     signed: SignedCheckpoint,
+    memory: TreeMemory | None,
     streams: list[str],
     rules: bool,
     known_at: dt.datetime | None,
@@ -80,7 +82,7 @@ async def _prove(
     rows = await conn.fetch(_FOLDED, streams, size, rules)
     folded = [row for row in rows if row["position"] is not None and row["position"] <= size]
     events = [log.to_recorded(row) for row in folded]
-    proofs = await tree.inclusions(conn, [e.position - 1 for e in events], size)
+    proofs = await tree.inclusions(conn, [e.position - 1 for e in events], size, memory)
     proof = Proof(
         checkpoint=signed.note,
         events=[_shown(e) for e in events],
@@ -96,12 +98,13 @@ async def _prove(
 async def company(
     conn: Connection,
     signed: SignedCheckpoint,
+    memory: TreeMemory | None,
     company_id: str,
     as_of: dt.date | None,
     known_at: dt.datetime | None,
 ) -> ProvenCompany | None:
     """A company's state with its proof (None: unknown)."""
-    folded = await _prove(conn, signed, [company_stream(company_id)], True, known_at)
+    folded = await _prove(conn, signed, memory, [company_stream(company_id)], True, known_at)
     size = signed.tree_size
     answer = verified.company_answer(
         folded.proof.events, company_id, as_of or folded.today, folded.known_at, size
@@ -112,12 +115,13 @@ async def company(
 async def valuations(
     conn: Connection,
     signed: SignedCheckpoint,
+    memory: TreeMemory | None,
     company_id: str,
     as_of: dt.date | None,
     known_at: dt.datetime | None,
 ) -> ProvenValuations | None:
     """A company's valuations with their proof (None: unknown)."""
-    folded = await _prove(conn, signed, [company_stream(company_id)], False, known_at)
+    folded = await _prove(conn, signed, memory, [company_stream(company_id)], False, known_at)
     size = signed.tree_size
     answer = verified.valuations_answer(
         folded.proof.events, company_id, as_of, folded.known_at, size
@@ -130,6 +134,7 @@ async def valuations(
 async def portfolio(
     conn: Connection,
     signed: SignedCheckpoint,
+    memory: TreeMemory | None,
     investor_id: str,
     as_of: dt.date | None,
     known_at: dt.datetime | None,
@@ -137,7 +142,7 @@ async def portfolio(
     """An investor's holdings with their proof (None: no round names the investor)."""
     links = await lookups.investor_company_ids(conn, investor_id)
     streams = [company_stream(company_id) for company_id, _ in links]
-    folded = await _prove(conn, signed, streams, False, known_at)
+    folded = await _prove(conn, signed, memory, streams, False, known_at)
     size = signed.tree_size
     day = as_of or folded.today
     answer = verified.portfolio_answer(folded.proof.events, investor_id, day, folded.known_at, size)
@@ -147,12 +152,13 @@ async def portfolio(
 async def export_rules(
     conn: Connection,
     signed: SignedCheckpoint,
+    memory: TreeMemory | None,
     as_of: dt.date | None,
     known_at: dt.datetime | None,
     target: str | None,
 ) -> ProvenExportRules:
     """The export rules in force with their proof."""
-    folded = await _prove(conn, signed, [], True, known_at)
+    folded = await _prove(conn, signed, memory, [], True, known_at)
     size = signed.tree_size
     answer = verified.rules_answer(
         folded.proof.events, as_of or folded.today, folded.known_at, target, size

@@ -73,6 +73,7 @@ class Settings(Struct, frozen=True, kw_only=True):
     signing_key_file: Path | None = None
     log_origin: str | None = None
     checkpoint_interval_seconds: float = 1.0
+    tree_cache_bytes: int = 128 * 1024 * 1024  # the tree's nodes held for proofs (64 B a leaf)
     notary: bool = True  # build the tree and sign checkpoints in this process (one at a time)
 
     @classmethod
@@ -182,6 +183,7 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "signing_key_file": ("LEDGER_SIGNING_KEY_FILE", lambda text: Path(text) if text else None),
     "log_origin": ("LEDGER_LOG_ORIGIN", _origin),
     "checkpoint_interval_seconds": ("LEDGER_CHECKPOINT_INTERVAL", parse_duration),
+    "tree_cache_bytes": ("LEDGER_TREE_CACHE_BYTES", _whole),
     "notary": ("LEDGER_NOTARY", _switch),
 }
 
@@ -207,6 +209,7 @@ _RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("rate_burst", lambda burst: burst >= 1, "at least 1"),
     ("stream_cache_events", lambda count: count >= 0, "0 (no cache) or more"),
     ("stream_cache_bytes", lambda size: size >= 0, "0 (no cache) or more"),
+    ("tree_cache_bytes", lambda size: size >= 0, "0 (no cache) or more"),
     ("webhook_timeout_seconds", lambda seconds: seconds > 0, "a positive duration"),
     ("webhook_concurrency", lambda count: count >= 1, "at least 1"),
     ("webhook_max_in_flight_per_endpoint", lambda count: count >= 1, "at least 1"),

@@ -32,7 +32,7 @@ async def test_a_verified_answer_leaves_out_what_was_appended_after_its_checkpoi
         )
     signed = SignedCheckpoint(checkpoint.size, checkpoint.root, note, dt.datetime.now(dt.UTC))
     async with connected(db_url) as conn:
-        answer = await proven.company(conn, signed, company, None, None)
+        answer = await proven.company(conn, signed, None, company, None, None)
     # then the answer is folded from the checkpoint's events only, and verifies
     assert answer is not None and answer.position == checkpoint.size
     positions = [event.position for event in answer.proof.events]

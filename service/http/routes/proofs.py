@@ -84,8 +84,7 @@ class ProofsController(Controller):
         size = _size("tree_size", tree_size, signed)
         if not 0 < at <= size:
             raise _bad("position", f"{at} is not a position from 1 to the tree size {size}")
-        async with checkpoints.pool.acquire() as conn:
-            leaf, hashes = await tree.inclusion(conn, at - 1, size)
+        leaf, hashes = await tree.inclusion(checkpoints.pool, at - 1, size, checkpoints.memory)
         return InclusionProof(
             leaf_index=at - 1,
             tree_size=size,
@@ -113,8 +112,7 @@ class ProofsController(Controller):
             raise _bad("from", "must be a tree size of at least 1")
         if small > large:
             raise _bad("from", f"{small} is larger than to ({large})")
-        async with checkpoints.pool.acquire() as conn:
-            hashes = await tree.consistency(conn, small, large)
+        hashes = await tree.consistency(checkpoints.pool, small, large, checkpoints.memory)
         return ConsistencyProof(first=small, second=large, hashes=[_b64(h) for h in hashes])
 
     @get("/events/{event_id:uuid}/receipt", media_type=MediaType.TEXT)
@@ -133,6 +131,8 @@ class ProofsController(Controller):
                 raise problem(
                     503, f"event {event_id} is not in a signed checkpoint yet; retry shortly"
                 )
-            _, hashes = await tree.inclusion(conn, event.position - 1, signed.tree_size)
+            _, hashes = await tree.inclusion(
+                conn, event.position - 1, signed.tree_size, checkpoints.memory
+            )
         text = receipt_text(event.position - 1, hashes, signed.note, recorded_bytes(event))
         return Response(text, media_type=MediaType.TEXT)

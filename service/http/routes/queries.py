@@ -109,7 +109,9 @@ class QueriesController(Controller):
         if proof:
             signed = await checkpoints.signed(min_position)
             found = await reads.primary(
-                lambda conn: proven.company(conn, signed, company_id, day, instant)
+                lambda conn: proven.company(
+                    conn, signed, checkpoints.memory, company_id, day, instant
+                )
             )
             if found is None:
                 raise problem(404, f"the ledger holds no fact about {company_id!r}")
@@ -143,7 +145,9 @@ class QueriesController(Controller):
         if proof:
             signed = await checkpoints.signed(min_position)
             shown = await reads.primary(
-                lambda conn: proven.valuations(conn, signed, company_id, day, instant)
+                lambda conn: proven.valuations(
+                    conn, signed, checkpoints.memory, company_id, day, instant
+                )
             )
             if shown is None:
                 raise problem(404, f"the ledger holds no fact about {company_id!r}")
@@ -214,7 +218,9 @@ class QueriesController(Controller):
         if proof:
             signed = await checkpoints.signed(min_position)
             held = await reads.primary(
-                lambda conn: proven.portfolio(conn, signed, investor_id, day, instant)
+                lambda conn: proven.portfolio(
+                    conn, signed, checkpoints.memory, investor_id, day, instant
+                )
             )
             if held is None:
                 raise problem(404, f"no round in the ledger names the investor {investor_id!r}")
@@ -257,7 +263,9 @@ class QueriesController(Controller):
         if proof:
             signed = await checkpoints.signed(min_position)
             return await reads.primary(
-                lambda conn: proven.export_rules(conn, signed, day, instant, target_jurisdiction)
+                lambda conn: proven.export_rules(
+                    conn, signed, checkpoints.memory, day, instant, target_jurisdiction
+                )
             )
         rules, seen = await reads.answer(
             min_position,
