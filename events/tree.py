@@ -100,6 +100,9 @@ async def inclusion(
 ) -> tuple[bytes, list[bytes]]:
     """Return the leaf hash at ``index`` and its inclusion proof in the tree of ``size``."""
     ranges = inclusion_ranges(index, size)
+    held = memory.hashes([(index, index + 1), *ranges]) if memory is not None else None
+    if held is not None:
+        return held[0], held[1:]
     nodes = await _nodes_for(conn, nodes_of(ranges) | {(0, index)}, memory)
     return nodes[(0, index)], proof_hashes(ranges, nodes)
 
@@ -123,6 +126,9 @@ async def consistency(
 ) -> list[bytes]:
     """Return the consistency proof from the tree of ``first`` leaves to that of ``second``."""
     ranges = consistency_ranges(first, second)
+    held = memory.hashes(ranges) if memory is not None else None
+    if held is not None:
+        return held
     return proof_hashes(ranges, await _nodes_for(conn, nodes_of(ranges), memory))
 
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from events.log import Connection
-from events.merkle import Node
+from events.merkle import Node, Range, node_hash, range_nodes
 
 HASH = 32
 CATCH_UP_CHUNK = 65_536  # nodes a statement
+FOLDED_KEPT = 4096  # folded ranges kept, at most
 
 
 _READ_RUN = """
@@ -42,6 +43,8 @@ class TreeMemory:
         self.low = 0
         self.size = 0  # the tree size every held level covers
         self._levels: dict[int, bytearray] = {}
+        # Ranges on a tree's right edge, folded: every proof in the tree of one size shares them.
+        self._folded: dict[Range, bytes] = {}
 
     @property
     def held_bytes(self) -> int:
@@ -62,6 +65,39 @@ class TreeMemory:
             else:
                 missing.add(node)
         return found, missing
+
+    def hashes(self, ranges: Iterable[Range]) -> list[bytes] | None:
+        """Return ``MTH(D[start:end])`` of each range from the held nodes; None if one is missing.
+
+        A proof's ranges are complete subtrees, one node each, except those on the tree's right
+        edge, folded from O(log n) nodes.
+        """
+        levels = self._levels
+        result: list[bytes] = []
+        for start, end in ranges:
+            width = end - start
+            if not width & (width - 1) and not start % width:  # one complete subtree
+                nodes: list[Node] = [(width.bit_length() - 1, start // width)]
+            else:
+                known = self._folded.get((start, end))
+                if known is not None:
+                    result.append(known)
+                    continue
+                nodes = range_nodes(start, end)
+            folded = b""
+            for level, idx in reversed(nodes):
+                held = levels.get(level)
+                at = idx * HASH
+                if held is None or at + HASH > len(held):
+                    return None
+                right = bytes(held[at : at + HASH])
+                folded = node_hash(right, folded) if folded else right
+            if len(nodes) > 1:
+                if len(self._folded) >= FOLDED_KEPT:
+                    self._folded.clear()
+                self._folded[(start, end)] = folded
+            result.append(folded)
+        return result
 
     async def catch_up(self, conn: Connection, size: int) -> None:
         """Hold every stored node of the tree of ``size`` leaves (from level ``low`` up).
