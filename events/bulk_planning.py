@@ -147,20 +147,22 @@ def _append(event: WireEvent, state: GroupState) -> Row:
     assert stream is not None  # only amendments take their stream from their target
     version = state.versions.get(stream, 0) + 1
     position = state.position + 1
-    canonical = event_bytes(
-        position=position,
-        event_id=event.event_id,
-        stream=stream,
-        stream_version=version,
-        type=event.type,
-        schema_version=1,
-        effective_date=event.effective_date,
-        recorded_at=state.recorded_at,
-        source=event.source,
-        data=event.data,
-        metadata=event.metadata,
+    digest = chain(
+        state.hash,
+        event_bytes(
+            position=position,
+            event_id=event.event_id,
+            stream=stream,
+            stream_version=version,
+            type=event.type,
+            schema_version=1,
+            effective_date=event.effective_date,
+            recorded_at=state.recorded_at,
+            source=event.source,
+            data=event.data,
+            metadata=event.metadata,
+        ),
     )
-    digest = chain(state.hash, canonical)
     row = Row(
         position,
         event.event_id,
@@ -175,7 +177,6 @@ def _append(event: WireEvent, state: GroupState) -> Row:
         digest,
         None,  # a new fact is the root of its own chain
         event.fact,
-        canonical,
     )
     state.rows.append(row)
     state.position, state.hash = position, digest

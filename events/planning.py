@@ -68,7 +68,7 @@ class Row:
     fact: str | None = None
     # The canonical encoding the hash chains (and the Merkle tree's leaf hashes), when known:
     # the notary of the process that committed the row hashes its leaf without reading it back.
-    canonical: bytes | None = None
+    canonical: bytes | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,9 +90,10 @@ async def _nodes_for(
     return found | stored
 
 
-async def root_at(conn: Connection, size: int) -> bytes:
-    """Return the root hash of the tree of the first ``size`` leaves, from the stored nodes."""
-    return range_hash(0, size, await _nodes_for(conn, set(range_nodes(0, size))))
+async def root_at(conn: Source, size: int, memory: TreeMemory | None = None) -> bytes:
+    """Return the root hash of the tree of the first ``size`` leaves, from the stored nodes
+    (those ``memory`` holds from it)."""
+    return range_hash(0, size, await _nodes_for(conn, set(range_nodes(0, size)), memory))
 
 
 async def inclusion(

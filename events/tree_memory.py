@@ -99,6 +99,12 @@ class TreeMemory:
             result.append(folded)
         return result
 
+    def clear(self) -> None:
+        """Hold nothing (it is copied again from the next catch-up)."""
+        self.low = self.size = 0
+        self._levels.clear()
+        self._folded.clear()
+
     async def catch_up(self, conn: Connection, size: int) -> None:
         """Hold every stored node of the tree of ``size`` leaves (from level ``low`` up).
 

@@ -263,7 +263,10 @@ class GroupCommitter:
         self._answer(flight.group, flight.outcomes)
         if flight.state.rows:
             for tell in self._committed:
-                tell(flight.state.rows)
+                try:
+                    tell(flight.state.rows)
+                except Exception:  # the group is committed and answered whatever a listener does
+                    log.exception("a listener of committed groups failed")
 
     @staticmethod
     def _answer(group: list[_Request], outcomes: list[Outcome | LedgerError]) -> None:

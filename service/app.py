@@ -169,7 +169,7 @@ def create_app(settings: Settings | None = None, resolver: Resolver | None = Non
                 db.pool,
                 settings.checkpoint_interval_seconds / 4,
                 signer.vkey if signer else None,
-                TreeMemory(settings.tree_cache_bytes),
+                TreeMemory(settings.tree_cache_bytes) if settings.tree_cache_bytes else None,
             )
             stack.push_async_callback(checkpoints.close)
             await checkpoints.latest()  # and start copying the tree into memory

@@ -32,12 +32,15 @@ from events.notes import Checkpoint, NoteError
 from events.planning import Row
 from events.tree import SignedCheckpoint
 from events.tree_check import fork_of
+from service.http.metrics import TREE_LEAVES
 from service.signing import Signer
 
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 1.0
 FRESH_LIMIT = 200_000  # leaf hashes handed over and kept between rounds, at most
+TREE_LEAVES_HANDED_OVER = TREE_LEAVES.labels("handed_over")
+TREE_LEAVES_READ = TREE_LEAVES.labels("read")
 
 
 class Notary:
@@ -51,38 +54,27 @@ class Notary:
         self.signed: SignedCheckpoint | None = None
         self._wake = asyncio.Event()
         self._serving = False
-        # Leaf hashes of events committed by this process: (position of the first, hashes).
-        self._fresh: deque[tuple[int, list[bytes]]] = deque()
-        self._fresh_count = 0
+        self._handed = HandedOver(FRESH_LIMIT)
 
     def wake(self) -> None:
         """Look at the log now (an append was committed)."""
         self._wake.set()
 
     def committed(self, rows: list[Row]) -> None:
-        """Take the rows this process just committed, in position order, to hash their leaves."""
+        """Take the rows this process just committed, in position order, to hash their leaves.
+
+        Hashed on the event loop's next turn, not in the committer's: the next group does not
+        wait for it.
+        """
+        if self._serving:
+            asyncio.get_running_loop().call_soon(self._hand_over, rows)
+
+    def _hand_over(self, rows: list[Row]) -> None:
         if not self._serving:
             return
         leaves = [leaf_hash(row.canonical) for row in rows if row.canonical is not None]
-        if len(leaves) != len(rows):
-            return
-        self._fresh.append((rows[0].position, leaves))
-        self._fresh_count += len(leaves)
-        while self._fresh_count > FRESH_LIMIT:
-            self._fresh_count -= len(self._fresh.popleft()[1])
-
-    def _fresh_leaves(self, size: int) -> list[bytes]:
-        """Take the handed-over leaf hashes that continue a tree of ``size`` leaves."""
-        leaves: list[bytes] = []
-        while self._fresh:
-            first, hashes = self._fresh[0]
-            end = size + len(leaves)  # leaves known so far; the next is position end + 1
-            if first > end + 1:
-                break  # events appended by another process come first: read from the log
-            self._fresh.popleft()
-            self._fresh_count -= len(hashes)
-            leaves += hashes[end + 1 - first :]
-        return leaves
+        if len(leaves) == len(rows):
+            self._handed.add(rows[0].position, leaves)
 
     async def run(self) -> None:
         """Work whenever this process holds the lock; retry after database trouble."""
@@ -112,19 +104,19 @@ class Notary:
                 started = time.monotonic()
                 self._wake.clear()
                 head = await event_log.head_position(conn)
-                fresh = self._fresh_leaves(border.size)
+                fresh = self._handed.take(border.size)
                 if fresh:
                     await tree.grow(conn, border, fresh)
+                    TREE_LEAVES_HANDED_OVER.inc(len(fresh))
                 if head > border.size:
-                    await tree.extend(conn, border, head)
+                    TREE_LEAVES_READ.inc(await tree.extend(conn, border, head))
                 await self._sign(conn, border)
                 # At most one checkpoint per interval: appends during the pause wait for it.
                 await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
                 await self._pause(self.interval)
         finally:
             self._serving = False
-            self._fresh.clear()
-            self._fresh_count = 0
+            self._handed.clear()
         await asyncio.Event().wait()  # stopped: keep the lock, so that no other process signs
 
     def _mine(self, checkpoint: SignedCheckpoint) -> bool:
@@ -168,3 +160,46 @@ class Notary:
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+
+
+class HandedOver:
+    """Leaf hashes of events committed by this process, kept until the notary takes them.
+
+    Groups arrive in position order, but not every position does: events other processes
+    appended, and groups committed while this notary did not hold the lock, are missing. At
+    most ``limit`` leaves are kept; the oldest go first (the notary then reads them).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._groups: deque[tuple[int, list[bytes]]] = deque()  # (first position, leaves)
+        self._count = 0
+
+    def add(self, first: int, leaves: list[bytes]) -> None:
+        """Keep the leaves of the events at positions ``first``, ``first + 1``, ..."""
+        self._groups.append((first, leaves))
+        self._count += len(leaves)
+        while self._count > self.limit:
+            self._count -= len(self._groups.popleft()[1])
+
+    def take(self, size: int) -> list[bytes]:
+        """Take the leaves that continue a tree of ``size`` leaves without a gap, in order.
+
+        Leaves the tree already has are dropped; a group after a gap stays, for when the
+        notary has read what is missing from the log.
+        """
+        leaves: list[bytes] = []
+        while self._groups:
+            first, group = self._groups[0]
+            end = size + len(leaves)  # leaves known so far; the next is position end + 1
+            if first > end + 1:
+                break
+            self._groups.popleft()
+            self._count -= len(group)
+            leaves += group[end + 1 - first :]
+        return leaves
+
+    def clear(self) -> None:
+        """Forget every leaf kept."""
+        self._groups.clear()
+        self._count = 0

@@ -64,6 +64,18 @@ REPLICA_LAG_SECONDS = Gauge(
     "How long the oldest event a standby lacks has been committed on the primary",
     ["replica"],
 )
+TREE_LEAVES = Counter(
+    "ledger_tree_leaves_total",
+    "Leaves the notary of this process added to the Merkle tree, by what it hashed them from: "
+    "handed_over (the canonical bytes of this process's appends) or read (the log)",
+    ["source"],
+)
+TREE_MEMORY_LEAVES = Gauge(
+    "ledger_tree_memory_leaves", "The tree size whose nodes this process holds for proofs"
+)
+TREE_MEMORY_BYTES = Gauge(
+    "ledger_tree_memory_bytes", "Memory of the tree's nodes held (LEDGER_TREE_CACHE_BYTES)"
+)
 DELIVERIES = Counter(
     "ledger_webhook_deliveries_total",
     "Delivery attempts made by this process, by outcome: succeeded, retrying or failed",

@@ -89,3 +89,20 @@ async def test_catching_up_past_the_built_tree_keeps_what_it_read(db_url: str) -
         nothing = TreeMemory(budget=0)
         await nothing.catch_up(conn, 100)
         assert nothing.held_bytes == 0
+
+
+async def test_as_the_tree_grows_past_the_budget_its_lowest_levels_are_let_go(
+    db_url: str,
+) -> None:
+    async with connected(db_url) as conn:
+        await _stored_tree(conn, (300,))
+        budget = 2 * HASH * 100  # the whole tree of 100 leaves, a quarter of that of 300
+        memory = TreeMemory(budget)
+        await memory.catch_up(conn, 100)
+        assert memory.low == 0 and memory.split([(0, 99)])[1] == set()
+        await memory.catch_up(conn, 300)
+        assert memory.low == 2
+        assert memory.held_bytes <= budget
+        assert memory.split([(0, 99), (1, 49)])[1] == {(0, 99), (1, 49)}
+        for i in _picks(300):
+            assert await tree.inclusion(conn, i, 300, memory) == await tree.inclusion(conn, i, 300)

@@ -174,4 +174,7 @@ async def metrics(reads: Reads, request: Request[Any, Any, Any]) -> Response[byt
     m.STREAM_CACHE_EVENTS.set(streams.events)
     m.STREAM_CACHE_STREAMS.set(len(streams))
     m.STREAM_CACHE_BYTES.set(streams.bytes)
+    memory = request.app.state.checkpoints.memory
+    m.TREE_MEMORY_LEAVES.set(memory.size if memory is not None else 0)
+    m.TREE_MEMORY_BYTES.set(memory.held_bytes if memory is not None else 0)
     return Response(generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
