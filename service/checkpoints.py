@@ -86,9 +86,11 @@ class CheckpointCache:
         it was made in the request's path). Older still, or before any checkpoint is known,
         the request reads.
         """
+        if self._value.checkpoint is None:
+            return await self.read_now()  # one may have been signed since
         age = time.monotonic() - self._read_at
         if age >= self.ttl:
-            if self._value.checkpoint is None or age >= STALE_ANSWERED * self.ttl or self._closed:
+            if age >= STALE_ANSWERED * self.ttl or self._closed:
                 await self._refresh()
             elif self._refreshing is None or self._refreshing.done():
                 self._refreshing = asyncio.create_task(

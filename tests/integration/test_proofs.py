@@ -10,8 +10,14 @@ import pytest
 from events.merkle import ProofError, verify_consistency, verify_inclusion
 from events.notes import Receipt
 from tests import factories
-from tests.proof_support import checkpoint_at_least, signing_client, unb64, verifier
-from tests.support import Tokens, append, unique_id
+from tests.proof_support import (
+    checkpoint_at_least,
+    proof_settings,
+    signing_client,
+    unb64,
+    verifier,
+)
+from tests.support import Tokens, append, client_for, unique_id
 
 
 async def _append_many(client: object, tokens: Tokens, count: int) -> list[dict[str, object]]:
@@ -199,3 +205,38 @@ async def test_an_auditor_checks_checkpoints_proofs_and_receipts(
         assert (
             await client.get("/ledger/checkpoint", headers=tokens.header("write"))
         ).status_code == 403
+
+
+async def test_a_size_signed_since_a_process_last_looked_is_proven_not_refused(
+    db_url: str, tokens: Tokens, tmp_path: Path
+) -> None:
+    # a monitor gets a checkpoint from one process, then asks another for the proof up to it
+    async with (
+        signing_client(db_url, tmp_path) as signing,
+        client_for(
+            db_url,
+            **{**proof_settings(tmp_path), "notary": False, "checkpoint_interval_seconds": 60},
+        ) as other,
+    ):
+        await _append_many(signing, tokens, 3)
+        await checkpoint_at_least(signing, tokens, 3)
+        read = tokens.header("read")
+        assert (await other.get("/ledger/checkpoint", headers=read)).status_code == 200
+        await _append_many(signing, tokens, 3)
+        _, latest = await checkpoint_at_least(signing, tokens, 6)
+        # the other process read its checkpoint well within its 15 s: it looks again
+        proof = await other.get(
+            "/ledger/proofs/consistency", params={"from": 3, "to": latest.size}, headers=read
+        )
+        assert proof.status_code == 200, proof.text
+        inclusion = await other.get(
+            "/ledger/proofs/inclusion",
+            params={"position": latest.size, "tree_size": latest.size},
+            headers=read,
+        )
+        assert inclusion.status_code == 200, inclusion.text
+        beyond = await other.get(
+            "/ledger/proofs/consistency", params={"from": 3, "to": 1000}, headers=read
+        )
+    assert beyond.status_code == 400
+    assert beyond.json()["errors"][0]["field"] == "to"

@@ -12,6 +12,7 @@ from litestar.params import PathParameter, QueryParameter
 from events import log, tree
 from events.leaves import recorded_bytes
 from events.notes import receipt_text
+from service.checkpoints import CheckpointCache
 from service.http.auth import BEARER, READS_LOG
 from service.http.dependencies import Checkpoints
 from service.http.problems import problem
@@ -41,10 +42,19 @@ def _integer(field: str, value: str | None, default: int | None = None) -> int:
     return int(value)
 
 
-def _size(field: str, value: str | None, checkpoint: tree.SignedCheckpoint) -> int:
-    size = _integer(field, value, checkpoint.tree_size)
-    if not 0 < size <= checkpoint.tree_size:
-        raise _bad(field, f"{size} is not a tree size from 1 to {checkpoint.tree_size}")
+async def _size(checkpoints: CheckpointCache, field: str, value: str | None) -> int:
+    """Return the tree size asked for (default: the latest checkpoint's), up to the latest.
+
+    A size past the checkpoint this process knows may have been signed since (another process
+    answered it to the client): the checkpoint is read again before the size is refused.
+    """
+    signed = await checkpoints.signed()
+    size = _integer(field, value, signed.tree_size)
+    if size > signed.tree_size:
+        await checkpoints.read_now()
+        signed = await checkpoints.signed()
+    if not 0 < size <= signed.tree_size:
+        raise _bad(field, f"{size} is not a tree size from 1 to {signed.tree_size}")
     return size
 
 
@@ -79,9 +89,8 @@ class ProofsController(Controller):
         tree_size: Size = None,
     ) -> InclusionProof:
         """Prove that the event at ``position`` is in the tree of ``tree_size`` events."""
-        signed = await checkpoints.signed()
         at = _integer("position", position)
-        size = _size("tree_size", tree_size, signed)
+        size = await _size(checkpoints, "tree_size", tree_size)
         if not 0 < at <= size:
             raise _bad("position", f"{at} is not a position from 1 to the tree size {size}")
         leaf, hashes = await tree.inclusion(checkpoints.pool, at - 1, size, checkpoints.memory)
@@ -105,9 +114,8 @@ class ProofsController(Controller):
         ] = None,
     ) -> ConsistencyProof:
         """Prove that the tree of ``to`` events extends the tree of ``from`` events."""
-        signed = await checkpoints.signed()
         small = _integer("from", first)
-        large = _size("to", second, signed)
+        large = await _size(checkpoints, "to", second)
         if small < 1:
             raise _bad("from", "must be a tree size of at least 1")
         if small > large:
