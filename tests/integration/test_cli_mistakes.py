@@ -74,7 +74,10 @@ def mistakes(tmp_path: Path, db_url: str, busy_port: int) -> dict[str, Mistake]:
             ("verify",), {"DATABASE_URL": nowhere}, ("cannot reach",)
         ),
         "unreachable database, serve": Mistake(
-            ("serve",), {"DATABASE_URL": nowhere}, ("cannot reach", "DATABASE_URL")
+            ("serve",),
+            # a port of its own: the port check comes first, and 8000 may be taken
+            {"DATABASE_URL": nowhere, "LEDGER_PORT": str(free_port())},
+            ("cannot reach", "DATABASE_URL"),
         ),
         "no such database": Mistake(
             ("verify",),
