@@ -13,9 +13,9 @@ import uuid
 from dataclasses import dataclass, field
 
 from events.bulk_decoding import Batch, WireEvent, prepared_event
-from events.chain import chain, event_bytes
+from events.chain import chain
 from events.errors import LedgerError
-from events.planning import GroupState, KnownEvent, Row, after, plan_request
+from events.planning import GroupState, KnownEvent, Row, after, plan_request, planned_bytes
 from events.transfer import ImportLineError, at_line
 
 
@@ -147,22 +147,7 @@ def _append(event: WireEvent, state: GroupState) -> Row:
     assert stream is not None  # only amendments take their stream from their target
     version = state.versions.get(stream, 0) + 1
     position = state.position + 1
-    digest = chain(
-        state.hash,
-        event_bytes(
-            position=position,
-            event_id=event.event_id,
-            stream=stream,
-            stream_version=version,
-            type=event.type,
-            schema_version=1,
-            effective_date=event.effective_date,
-            recorded_at=state.recorded_at,
-            source=event.source,
-            data=event.data,
-            metadata=event.metadata,
-        ),
-    )
+    digest = chain(state.hash, planned_bytes(event, position, stream, version, state.recorded_at))
     row = Row(
         position,
         event.event_id,

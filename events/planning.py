@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import uuid
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import msgspec
 
@@ -288,22 +289,47 @@ def _as_dict(payload: object) -> dict[str, object]:
     return result
 
 
-def _commit(item: _Planned, state: GroupState) -> Receipt:
-    event = item.event
-    position = state.position + 1
-    canonical = event_bytes(
+class Envelope(Protocol):
+    """What an event brings to its stored row (a PreparedEvent, or the import's WireEvent)."""
+
+    @property
+    def event_id(self) -> uuid.UUID: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def effective_date(self) -> dt.date: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def data(self) -> str: ...
+    @property
+    def metadata(self) -> str | None: ...
+
+
+def planned_bytes(
+    event: Envelope, position: int, stream: str, version: int, recorded_at: dt.datetime
+) -> bytes:
+    """Return the canonical encoding of ``event`` stored at ``position`` (what the chain and
+    the Merkle tree's leaf hash)."""
+    return event_bytes(
         position=position,
         event_id=event.event_id,
-        stream=item.stream,
-        stream_version=item.version,
+        stream=stream,
+        stream_version=version,
         type=event.type,
         schema_version=1,
         effective_date=event.effective_date,
-        recorded_at=state.recorded_at,
+        recorded_at=recorded_at,
         source=event.source,
         data=event.data,
         metadata=event.metadata,
     )
+
+
+def _commit(item: _Planned, state: GroupState) -> Receipt:
+    event = item.event
+    position = state.position + 1
+    canonical = planned_bytes(event, position, item.stream, item.version, state.recorded_at)
     digest = chain(state.hash, canonical)
     receipt = Receipt(
         event_id=event.event_id,
