@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 from events import tree
 from events.merkle import Border
@@ -23,6 +24,19 @@ async def _sign(url: str, border: Border, size: int) -> None:
         await tree.save_checkpoint(conn, border.size, border.root(), f"note {border.size}")
 
 
+@asynccontextmanager
+async def _cache(url: str, border: Border, size: int) -> AsyncIterator[CheckpointCache]:
+    """A cache (ttl 60 s, a tree in memory) over a log whose checkpoint covers ``size`` leaves."""
+    await _sign(url, border, size)
+    pool = await create_pool(url, 3, 10.0)
+    cache = CheckpointCache(pool, ttl=60.0, vkey=None, memory=TreeMemory(budget=1 << 20))
+    try:
+        yield cache
+    finally:
+        await cache.close()
+        await pool.close()
+
+
 async def _until(holds: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + 10.0
     while not holds():
@@ -32,11 +46,8 @@ async def _until(holds: Callable[[], bool], what: str) -> None:
 
 async def test_a_stale_checkpoint_is_answered_at_once_and_read_again_behind(db_url: str) -> None:
     border = Border()
-    await _sign(db_url, border, 1)
-    pool = await create_pool(db_url, 3, 10.0)
-    memory = TreeMemory(budget=1 << 20)
-    cache = CheckpointCache(pool, ttl=60.0, vkey=None, memory=memory)
-    try:
+    async with _cache(db_url, border, 1) as cache:
+        pool = cache.pool
         assert (await cache.signed()).tree_size == 1
         await _sign(db_url, border, 2)
         assert (await cache.signed()).tree_size == 1  # read within its ttl
@@ -55,20 +66,15 @@ async def test_a_stale_checkpoint_is_answered_at_once_and_read_again_behind(db_u
         # a request waiting for a position the known checkpoint lacks reads, within the ttl too
         await _sign(db_url, border, 4)
         assert (await cache.signed(min_position=4)).tree_size == 4
-    finally:
-        await cache.close()
-        await pool.close()
 
 
 async def test_the_tree_in_memory_follows_the_checkpoints_and_keeps_their_root(
     db_url: str,
 ) -> None:
     border = Border()
-    await _sign(db_url, border, 4)
-    pool = await create_pool(db_url, 3, 10.0)
-    memory = TreeMemory(budget=1 << 20)
-    cache = CheckpointCache(pool, ttl=60.0, vkey=None, memory=memory)
-    try:
+    async with _cache(db_url, border, 4) as cache:
+        memory = cache.memory
+        assert memory is not None
         await cache.signed()
         await _until(lambda: memory.size == 4, "the tree was never copied into memory")
         async with connected(db_url) as conn:
@@ -83,6 +89,3 @@ async def test_the_tree_in_memory_follows_the_checkpoints_and_keeps_their_root(
         await cache.read_now()
         await _until(lambda: memory.size == 5, "the tree was not copied again")
         assert memory.split([(2, 0)])[0] == stored
-    finally:
-        await cache.close()
-        await pool.close()
