@@ -35,7 +35,7 @@ class Latest:
     fork: Fork | None
 
 
-STALE_ANSWERED = 4  # a checkpoint read up to this many ttls ago is answered while read again
+STALE_ANSWERED = 2  # a checkpoint read up to this many ttls ago is answered while read again
 
 
 class CheckpointCache:
