@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from events.log import Connection, head_position, read_projected
+from events.wakes import woken
 from projections.read_models import Changes, changes
 
 log = logging.getLogger(__name__)
@@ -121,12 +122,7 @@ async def run(
             applied = 0
         if applied:
             continue
-        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the task's
-        # cancellation when the wake arrives at the same moment, and the projector would then
-        # never stop.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(poll_seconds):
-                await wake.wait()
+        await woken(wake, poll_seconds)
 
 
 async def _record_error(pool: asyncpg.Pool, error: str) -> None:

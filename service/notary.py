@@ -32,12 +32,14 @@ from events.notes import Checkpoint, NoteError
 from events.planning import Row
 from events.tree import SignedCheckpoint
 from events.tree_check import fork_of
+from events.wakes import woken
 from service.http.metrics import TREE_LEAVES
 from service.signing import Signer
 
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 1.0
+CLOSE_SECONDS = 2.0
 FRESH_LIMIT = 200_000  # leaf hashes handed over and kept between rounds, at most
 TREE_LEAVES_HANDED_OVER = TREE_LEAVES.labels("handed_over")
 TREE_LEAVES_READ = TREE_LEAVES.labels("read")
@@ -85,7 +87,9 @@ class Notary:
                     if await tree.try_lock_signer(conn):
                         await self._serve(conn)
                 finally:
-                    await conn.close()
+                    # bounded: a stopping process must not wait on a connection that hangs
+                    with contextlib.suppress(Exception):
+                        await conn.close(timeout=CLOSE_SECONDS)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
                 log.warning("the notary lost its database connection: %s", exc)
             await self._pause(RETRY_SECONDS)
@@ -158,8 +162,7 @@ class Notary:
         log.error("refusing to sign any further checkpoint: %s", why)
 
     async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        await woken(self._wake, seconds)
 
 
 class HandedOver:

@@ -28,6 +28,7 @@ import msgspec
 
 from events.log import Connection, head_position, read_after
 from events.records import RecordedEvent
+from events.wakes import woken
 from service.notifications import APPENDED_CHANNEL, Listener
 
 log = logging.getLogger(__name__)
@@ -172,8 +173,7 @@ class Hub:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            await woken(self._wake, POLL_SECONDS)
             self._wake.clear()
             try:
                 await self._follow()
@@ -261,7 +261,5 @@ async def _live(
                 yield b"".join(f.data for f in fresh)
             continue
         subscriber.wake.clear()
-        try:
-            await asyncio.wait_for(subscriber.wake.wait(), heartbeat_seconds)
-        except TimeoutError:
+        if not await woken(subscriber.wake, heartbeat_seconds):
             yield comment("nothing new")

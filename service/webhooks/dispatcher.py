@@ -38,6 +38,7 @@ import time
 import asyncpg
 
 from events.log import Connection
+from events.wakes import woken
 from service.settings import Settings
 from service.webhooks.attempts import attempt
 from service.webhooks.outbox import (
@@ -142,9 +143,7 @@ class Dispatcher:
                 await asyncio.sleep(POLL_SECONDS)
                 more = False
             if not more:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(POLL_SECONDS):
-                        await self._wake.wait()
+                await woken(self._wake, POLL_SECONDS)
 
     async def _pass(self, sender: Sender) -> bool:
         """Fan out and claim, each when it may find something; return whether to go on at once."""
